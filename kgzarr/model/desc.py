@@ -249,6 +249,9 @@ class Trunk:
     blocks: list[Block]
     trunk_tip_norm: BatchNormLayer | RMSNormLayer
     trunk_tip_activation: ActivationLayer
+    # Channel count of the unused "dilated" slot in the trunk header; exporters
+    # write the gpool channel count there. None: write gpool_num_channels.
+    dilated_num_channels: int | None = None
 
 
 @dataclass
