@@ -12,7 +12,8 @@ Exception tree::
     ├── ConfigError (ValueError)                 bad option, config file or layer selection
     │   └── LayerSelectionError                  malformed layer_selection.yml
     ├── ModelFormatError (ValueError)            model file unreadable or inconsistent
-    │   └── UnsupportedModelVersion              version outside 8..17
+    │   ├── UnsupportedModelVersion              version outside 8..17
+    │   └── ModelFileNotFoundError (FileNotFoundError) model file missing
     ├── LayerNotFoundError (KeyError)            unknown layer name
     ├── InputShapeError (ValueError)             tensors of the wrong shape given to the network
     ├── PositionsFileError (ValueError)          a self-play .npz file is invalid
@@ -25,6 +26,7 @@ Exception tree::
     ├── OutputExistsError (FileExistsError)      results already present in the output folder
     ├── OutputWriteError (OSError)               writing results failed (disk full, permissions)
     ├── NonFiniteActivationError (ArithmeticError) the network produced NaN or inf
+    ├── ConstantColumnError (ValueError)         an all-zero pooled column under --strict
     └── DeviceUnavailableError (RuntimeError)    requested torch device is not available
 """
 
@@ -36,6 +38,7 @@ __all__ = [
     "LayerSelectionError",
     "ModelFormatError",
     "UnsupportedModelVersion",
+    "ModelFileNotFoundError",
     "LayerNotFoundError",
     "InputShapeError",
     "PositionsFileError",
@@ -48,6 +51,7 @@ __all__ = [
     "OutputExistsError",
     "OutputWriteError",
     "NonFiniteActivationError",
+    "ConstantColumnError",
     "DeviceUnavailableError",
 ]
 
@@ -84,6 +88,10 @@ class ModelFormatError(KgzarrError, ValueError):
 
 class UnsupportedModelVersion(ModelFormatError):
     """A KataGo model file declares a version kgzarr cannot read."""
+
+
+class ModelFileNotFoundError(ModelFormatError, FileNotFoundError):
+    """The model file to read does not exist or is not a regular file."""
 
 
 class LayerNotFoundError(KgzarrError, KeyError):
@@ -148,6 +156,10 @@ class OutputWriteError(KgzarrError, OSError):
 
 class NonFiniteActivationError(KgzarrError, ArithmeticError):
     """The network produced NaN or infinity for a position."""
+
+
+class ConstantColumnError(KgzarrError, ValueError):
+    """A pooled column is all zero after the non-negative transform, and strict mode forbids it."""
 
 
 class DeviceUnavailableError(KgzarrError, RuntimeError):

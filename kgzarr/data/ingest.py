@@ -1,0 +1,725 @@
+"""Appending self-play positions to a positions store, incrementally and atomically.
+
+One ingest lists the inputs: ``*.npz`` found recursively, in sorted order, plus
+SGF files given by name. It takes the store's write lock and reads, hashes and
+validates every new file as Dask tasks. Then it appends the rows chunk by chunk
+and commits the file table. Inputs already in the file table with the same SHA-256 are skipped,
+so running ingest again on a growing folder adds only the new files.
+
+Any source can be appended: a loader returns a :class:`RowBatch` (arrays keyed
+by KataGo's npz names plus per-row coordinates), and the writer handles every
+batch alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace as dataclass_replace
+from typing import Any
+
+import dask
+import fsspec
+import numpy as np
+from dask.callbacks import Callback
+
+from kgzarr.data.bits import board_sizes
+from kgzarr.data.lock import StoreLock
+from kgzarr.data.npz import parse_npz_bytes, validate_arrays
+from kgzarr.data.store import (
+    PositionsStore,
+    StoreWriter,
+    default_chunk_rows,
+    normalize_store,
+    store_exists,
+    write_rows,
+)
+from kgzarr.errors import (
+    ConfigError,
+    PositionsFileError,
+    PositionsFolderError,
+    SgfError,
+    SourceChangedError,
+    StoreFormatError,
+)
+
+__all__ = ["IngestReport", "RowBatch", "ingest", "discover_inputs"]
+
+logger = logging.getLogger(__name__)
+
+NPZ_SUFFIX = ".npz"
+SGF_SUFFIXES = (".sgf", ".sgfs")
+
+# Input bytes (files on disk) loaded and committed together. Each commit
+# keeps its batches in memory, about 7x their npz size once decompressed, so
+# this bounds an ingest's memory at a few GB whatever the folder size.
+DEFAULT_MAX_BATCH_BYTES = 512 * 2**20
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one ingest did. ``files_rejected`` contains (path, reason) pairs."""
+
+    store: str
+    files_added: int
+    files_skipped: int
+    files_rejected: tuple[tuple[str, str], ...]
+    rows_added: int
+    rows_total: int
+    bytes_read: int
+    seconds: float
+
+    def summary(self) -> str:
+        """Return the report as one line."""
+        rate = self.bytes_read / self.seconds / 1e6 if self.seconds > 0 else 0.0
+        return (
+            f"{self.store}: {self.files_added} files added ({self.rows_added} rows), "
+            f"{self.files_skipped} already present, {len(self.files_rejected)} rejected; "
+            f"{self.rows_total} rows in total; read {self.bytes_read / 1e6:.1f} MB in {self.seconds:.2f} s ({rate:.1f} MB/s)"
+        )
+
+
+@dataclass(frozen=True)
+class RowBatch:
+    """Rows from one source file, ready to append.
+
+    ``arrays`` are keyed by KataGo's npz names; ``coords`` contains extra per-row
+    coordinates (numbers or strings) such as an SGF game's ``game_index``.
+    """
+
+    path: str
+    relative_path: str
+    arrays: dict[str, np.ndarray]
+    coords: dict[str, np.ndarray]
+    size: int
+    sha256: str
+    tensor_side: int
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.arrays["globalInputNC"].shape[0])
+
+
+@dataclass(frozen=True)
+class _Input:
+    path: str
+    relative_path: str
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """The outcome of one load task; ``batch`` is None when the arrays were not kept."""
+
+    input: _Input
+    size: int
+    sha256: str
+    status: str  # "new", "same", "changed" or "rejected"
+    num_rows: int = 0
+    tensor_side: int = 0
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # npz key -> shape after the row axis
+    error: str = ""
+    batch: RowBatch | None = None
+    ignored_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Options:
+    board_size: int | None
+    sgf_positions: Any
+    sgf_rules: Any
+
+
+def ingest(
+    positions: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    store: str | os.PathLike[str],
+    *,
+    board_size: int | None = None,
+    chunk_rows: int | None = None,
+    workers: int | None = None,
+    replace: bool = False,
+    rebuild: bool = False,
+    skip_bad: bool = False,
+    scheduler: Any = None,
+    progress: ProgressCallback | None = None,
+    lock_timeout: float = 0.0,
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    include_sgf: bool = False,
+    sgf_positions: Any = "all",
+    sgf_rules: Any = None,
+) -> IngestReport:
+    """Append the rows of new self-play files to a positions store, creating it if needed.
+
+    ``positions`` is a folder (searched recursively for ``*.npz``, and for
+    ``*.sgf``/``*.sgfs`` too when ``include_sgf``), one file, or a list of both.
+    ``board_size`` asserts the tensor side. ``chunk_rows`` sets the rows per
+    chunk of a new store. ``scheduler`` is any Dask scheduler (default
+    ``"threads"``) and ``workers`` its worker count. ``replace`` accepts files
+    whose content changed since ingest; ``rebuild`` deletes the store first;
+    ``skip_bad`` skips invalid files instead of raising. ``lock_timeout`` is in
+    seconds (0: fail at once when another ingest holds the store).
+    ``progress(done, total)`` counts files.
+    """
+    started = time.perf_counter()
+    url = normalize_store(store)
+    root, inputs = discover_inputs(positions, include_sgf=include_sgf)
+    options = _Options(board_size, sgf_positions, sgf_rules)
+    run = _Run(url, root, inputs, options, scheduler, workers, progress, max_batch_bytes)
+
+    with StoreLock(url, timeout=lock_timeout):
+        _remove_partial_files(url)
+        if rebuild:
+            _delete_store(url)
+        writer = _open_writer(url)
+        run.rebase(writer)
+        if replace:
+            run.truncate_before_changed(writer)
+        report = run.append_all(writer, chunk_rows=chunk_rows, skip_bad=skip_bad)
+
+    report = dataclass_replace(report, seconds=time.perf_counter() - started)
+    logger.info("ingest %s", report.summary())
+    return report
+
+
+def discover_inputs(
+    positions: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, include_sgf: bool = False
+) -> tuple[str, list[_Input]]:
+    """Return the ingest root (as the caller spelled it) and the input files in sorted order."""
+    items = [positions] if isinstance(positions, (str, os.PathLike)) else list(positions)
+    if not items:
+        raise PositionsFolderError("no positions folder or file given; pass a folder of KataGo .npz files")
+    roots = [os.fspath(item) if os.path.isdir(item) else os.path.dirname(os.fspath(item)) or "." for item in items]
+    root = roots[0] if len(set(roots)) == 1 else os.path.commonpath([os.path.abspath(r) for r in roots])
+
+    paths: list[str] = []
+    for item in map(os.fspath, items):
+        paths.extend(_files_of(item, include_sgf))
+    inputs = sorted(
+        {_Input(path, _relative(path, root)) for path in paths}, key=lambda entry: entry.relative_path
+    )
+    if not inputs:
+        raise PositionsFolderError(
+            f"{', '.join(map(os.fspath, items))}: no *.npz, *.sgf or *.sgfs files found; "
+            "give the folder that KataGo self-play wrote (it searches subfolders)"
+        )
+    return root, inputs
+
+
+def _files_of(item: str, include_sgf: bool) -> list[str]:
+    if os.path.isfile(item):
+        if not item.endswith((NPZ_SUFFIX, *SGF_SUFFIXES)):
+            raise PositionsFolderError(f"{item}: not a .npz, .sgf or .sgfs file; give self-play files or a folder")
+        return [item]
+    if not os.path.isdir(item):
+        raise PositionsFolderError(f"{item}: positions folder or file not found; check the path")
+    npz_files: list[str] = []
+    sgf_files: list[str] = []
+    for folder, _, names in os.walk(item):
+        npz_files.extend(os.path.join(folder, name) for name in names if name.endswith(NPZ_SUFFIX))
+        sgf_files.extend(os.path.join(folder, name) for name in names if name.endswith(SGF_SUFFIXES))
+    # KataGo self-play writes each game twice: as training rows (tdata/*.npz)
+    # and as SGF (sgfs/*.sgfs). A folder with training rows therefore ingests
+    # only those unless SGF input is asked for; a folder of games alone
+    # ingests its games.
+    if npz_files and sgf_files and not include_sgf:
+        logger.info("%s: ingesting %d .npz files and ignoring %d SGF files beside them", item, len(npz_files), len(sgf_files))
+        return npz_files
+    return npz_files + sgf_files
+
+
+def _relative(path: str, root: str) -> str:
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(root)).replace(os.sep, "/")
+
+
+def _remove_partial_files(url: str) -> None:
+    """Delete temporary files that a killed zarr write left inside a local store."""
+    if "://" in url or not os.path.isdir(url):
+        return
+    for folder, _, names in os.walk(url):
+        for name in names:
+            if name.endswith(".partial"):
+                os.remove(os.path.join(folder, name))
+                logger.debug("removed %s left by an interrupted write", os.path.join(folder, name))
+
+
+def _delete_store(url: str) -> None:
+    if not store_exists(url):
+        return
+    try:
+        PositionsStore(url)
+    except StoreFormatError as exc:
+        if "newer than" not in str(exc):
+            raise StoreFormatError(f"{exc}; --rebuild deletes only kgzarr stores") from exc
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.rm(path, recursive=True)
+    logger.info("deleted %s to rebuild it", url)
+
+
+def _open_writer(url: str) -> StoreWriter | None:
+    """Open an existing store for appending, or return None when a new one must be created."""
+    if not store_exists(url):
+        if "://" not in url and os.path.isdir(url) and os.listdir(url):
+            raise StoreFormatError(
+                f"{url}: the folder exists, is not empty and is not a Zarr store; give a new or empty path for the store"
+            )
+        return None
+    writer = StoreWriter(url)
+    # A store whose first ingest never committed holds nothing to keep, and
+    # starting over lets this run choose its layout afresh.
+    return writer if writer.attrs["files"] else None
+
+
+class _Run:
+    """The state of one ingest: inputs, what the store already holds, and the counts for the report."""
+
+    def __init__(
+        self,
+        url: str,
+        root: str,
+        inputs: list[_Input],
+        options: _Options,
+        scheduler: Any,
+        workers: int | None,
+        progress: ProgressCallback | None,
+        max_batch_bytes: int,
+    ) -> None:
+        self.url = url
+        self.root = root
+        self.inputs = inputs
+        self.options = options
+        self.scheduler = scheduler or "threads"
+        self.workers = workers
+        self.progress = progress
+        self.max_batch_bytes = max_batch_bytes
+        self.table: list[dict[str, Any]] = []
+        self.files_added = 0
+        self.rows_added = 0
+
+    # ---------------------------------------------------------------- setup
+
+    def rebase(self, writer: StoreWriter | None) -> None:
+        """Express input paths relative to the store's ingest root and load its file table."""
+        if writer is None:
+            return
+        self.table = list(writer.attrs["files"])
+        store_root = writer.attrs["ingest_root_absolute"]
+        if os.path.abspath(self.root) != store_root:
+            logger.info("recording paths relative to the store's ingest root %s, not %s", store_root, self.root)
+        self.inputs = [_Input(entry.path, _relative(entry.path, store_root)) for entry in self.inputs]
+        self.root = writer.attrs["ingest_root"]
+        if self.options.board_size is None:
+            self.options = dataclass_replace(self.options, board_size=int(writer.attrs["tensor_size"][0]))
+
+    def truncate_before_changed(self, writer: StoreWriter | None) -> None:
+        """Commit the store back to just before its first changed file, so that file and all later ones are appended again."""
+        if writer is None:
+            return
+        loaded = self._load(self.inputs, keep_arrays=False)
+        changed = {item.input.relative_path for item in loaded if item.status == "changed"}
+        if not changed:
+            return
+        first = min(index for index, entry in enumerate(self.table) if entry["path"] in changed)
+        present = {item.relative_path for item in self.inputs}
+        missing = [entry["path"] for entry in self.table[first:] if entry["path"] not in present]
+        if missing:
+            raise ConfigError(
+                f"{self.url}: cannot replace {self.table[first]['path']} because files ingested after it are not "
+                f"among this run's inputs ({', '.join(missing[:3])}); ingest the whole folder, or use --rebuild"
+            )
+        logger.info("replacing %d changed files: rows from %d on are appended again", len(changed), self.table[first]["first_row"])
+        self.table = self.table[:first]
+        committed = self.table[-1]["first_row"] + self.table[-1]["rows"] if self.table else 0
+        writer.commit(files=self.table, committed_rows=committed, row_coords=writer.attrs["row_coords"])
+
+    # ---------------------------------------------------------------- loading
+
+    def _load(self, inputs: Sequence[_Input], *, keep_arrays: bool) -> list[_Loaded]:
+        known = {entry["path"]: entry["sha256"] for entry in self.table}
+        tasks = [
+            dask.delayed(_load_input, pure=False)(
+                item, known.get(item.relative_path), self.options, keep_arrays, dask_key_name=f"kgzarr-load-{index}"
+            )
+            for index, item in enumerate(inputs)
+        ]
+        with _FileProgress(self.progress, len(inputs)):
+            return list(dask.compute(*tasks, **self._compute_kwargs()))
+
+    def _compute_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"scheduler": self.scheduler}
+        if self.workers is not None and isinstance(self.scheduler, str):
+            kwargs["num_workers"] = self.workers
+        return kwargs
+
+    # ---------------------------------------------------------------- appending
+
+    def append_all(self, writer: StoreWriter | None, *, chunk_rows: int | None, skip_bad: bool) -> IngestReport:
+        """Validate every input, then append the new ones in groups, committing after each group."""
+        groups = _split_by_bytes(self.inputs, self.max_batch_bytes)
+        # With one group the validating read keeps its arrays for writing. With
+        # several, every file is validated before the first commit and read
+        # again when its group is written, which bounds memory.
+        keep_arrays = len(groups) == 1
+        loaded = self._load(self.inputs, keep_arrays=keep_arrays)
+        new, skipped, rejected = self._classify(loaded, writer)
+        if rejected and not skip_bad:
+            more = f" ({len(rejected) - 1} more files are invalid too)" if len(rejected) > 1 else ""
+            raise PositionsFileError(f"{rejected[0][1]}{more}; nothing from this run was committed")
+        for path, reason in rejected:
+            logger.warning("skipped invalid file %s: %s", path, reason)
+
+        for group in groups:
+            paths = {entry.relative_path for entry in group}
+            group_new = [item for item in new if item.input.relative_path in paths]
+            if not group_new:
+                continue
+            if not keep_arrays:
+                reloaded = self._load([item.input for item in group_new], keep_arrays=True)
+                self._require_same_content(reloaded, group_new)
+                group_new = reloaded
+            writer = self._append_group(writer, [item.batch for item in group_new], chunk_rows)
+
+        return IngestReport(
+            store=self.url,
+            files_added=self.files_added,
+            files_skipped=skipped,
+            files_rejected=tuple(rejected),
+            rows_added=self.rows_added,
+            rows_total=writer.committed_rows if writer is not None else 0,
+            bytes_read=sum(item.size for item in loaded),
+            seconds=0.0,
+        )
+
+    def _classify(self, loaded: list[_Loaded], writer: StoreWriter | None) -> tuple[list[_Loaded], int, list[tuple[str, str]]]:
+        stored_shas = {entry["sha256"]: entry["path"] for entry in self.table}
+        schema = _Schema.from_writer(writer)
+        new: list[_Loaded] = []
+        skipped = 0
+        rejected: list[tuple[str, str]] = []
+        for item in loaded:
+            if item.status == "changed":
+                raise SourceChangedError(
+                    f"{item.input.path}: content changed since it was ingested into {self.url} "
+                    f"(SHA-256 now {item.sha256[:12]}...); use --replace to ingest the new content or --rebuild"
+                )
+            if item.status == "rejected":
+                rejected.append((item.input.path, item.error))
+                continue
+            if item.status == "same" or item.sha256 in stored_shas:
+                if item.status != "same":
+                    logger.info("skipping %s: same content as %s", item.input.path, stored_shas[item.sha256])
+                skipped += 1
+                continue
+            problem = schema.check(item)
+            if problem:
+                rejected.append((item.input.path, problem))
+                continue
+            if item.ignored_keys:
+                logger.info("%s: arrays %s are not stored", item.input.path, ", ".join(item.ignored_keys))
+            stored_shas[item.sha256] = item.input.relative_path
+            new.append(item)
+        return new, skipped, rejected
+
+    def _require_same_content(self, reloaded: list[_Loaded], validated: list[_Loaded]) -> None:
+        expected = {item.input.relative_path: item.sha256 for item in validated}
+        for item in reloaded:
+            if item.status != "new" or item.sha256 != expected[item.input.relative_path]:
+                raise SourceChangedError(
+                    f"{item.input.path}: changed while this ingest ran (validated, then read again with a different "
+                    "SHA-256); run ingest again once the file is complete"
+                )
+
+    def _append_group(self, writer: StoreWriter | None, batches: list[RowBatch], chunk_rows: int | None) -> StoreWriter:
+        if writer is None:
+            writer = _create_store(self.url, batches[0], self.root, chunk_rows)
+            self.table = []
+        entries = _append_batches(writer, batches, self.table, self.scheduler, self._compute_kwargs())
+        self.table.extend(entries)
+        self.files_added += len(batches)
+        self.rows_added += sum(batch.num_rows for batch in batches)
+        return writer
+
+
+def _split_by_bytes(inputs: list[_Input], max_bytes: int) -> list[list[_Input]]:
+    groups: list[list[_Input]] = [[]]
+    group_bytes = 0
+    for item in inputs:
+        size = os.path.getsize(item.path)
+        if groups[-1] and group_bytes + size > max_bytes:
+            groups.append([])
+            group_bytes = 0
+        groups[-1].append(item)
+        group_bytes += size
+    return groups
+
+
+class _FileProgress(Callback):
+    """Reports each finished load task to the run's progress callback (local schedulers only)."""
+
+    def __init__(self, progress: ProgressCallback | None, total: int) -> None:
+        super().__init__()
+        self._progress = progress
+        self._total = total
+        self._done = 0
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        if self._progress is not None and isinstance(key, str) and key.startswith("kgzarr-load-"):
+            self._done += 1
+            self._progress(self._done, self._total)
+
+
+@dataclass
+class _Schema:
+    """The tensor side and array shapes a batch must match to join a store."""
+
+    tensor_side: int | None
+    trailing_shapes: dict[str, tuple[int, ...]]
+
+    @classmethod
+    def from_writer(cls, writer: StoreWriter | None) -> _Schema:
+        if writer is None:
+            return cls(None, {})
+        return cls(int(writer.attrs["tensor_size"][0]), writer.trailing_shapes())
+
+    def check(self, item: _Loaded) -> str:
+        """Return why the batch cannot join the store, or "" when it can; the first batch sets the schema."""
+        shapes = item.shapes
+        if self.tensor_side is None:
+            self.tensor_side = item.tensor_side
+            self.trailing_shapes.update(shapes)
+            return ""
+        if item.tensor_side != self.tensor_side:
+            return (
+                f"{item.input.path}: tensor size {item.tensor_side}x{item.tensor_side} differs from the store's "
+                f"{self.tensor_side}x{self.tensor_side}; ingest it into another store"
+            )
+        for key, trailing in self.trailing_shapes.items():
+            if key not in shapes:
+                return (
+                    f"{item.input.path}: lacks array {key}, which the store keeps for every row; "
+                    "ingest it into another store"
+                )
+            if shapes[key] != trailing:
+                return (
+                    f"{item.input.path}: array {key} has rows of shape {shapes[key]}, the store's are {trailing} "
+                    "(a different channel count or format version); ingest it into another store"
+                )
+        return ""
+
+
+# ---------------------------------------------------------------- load tasks
+
+
+def _load_input(item: _Input, known_sha256: str | None, options: _Options, keep_arrays: bool) -> _Loaded:
+    """Read, hash and validate one input file (a Dask task)."""
+    with open(item.path, "rb") as handle:
+        data = handle.read()
+    sha256 = hashlib.sha256(data).hexdigest()
+    if known_sha256 is not None:
+        return _Loaded(item, len(data), sha256, "same" if sha256 == known_sha256 else "changed")
+
+    try:
+        if item.path.endswith(SGF_SUFFIXES):
+            arrays, coords, ignored = _read_sgf(item, options)
+        else:
+            arrays, ignored = parse_npz_bytes(data, source=item.path)
+            coords = {}
+        side = validate_arrays(arrays, source=item.path, board_size=options.board_size)
+        coords = _board_coords(arrays, coords, side, item.path)
+    except (PositionsFileError, SgfError) as exc:
+        return _Loaded(item, len(data), sha256, "rejected", error=str(exc))
+
+    arrays = {key: _native(array) for key, array in arrays.items()}
+    batch = RowBatch(item.path, item.relative_path, arrays, coords, len(data), sha256, side) if keep_arrays else None
+    return _Loaded(
+        item,
+        len(data),
+        sha256,
+        "new",
+        num_rows=int(arrays["globalInputNC"].shape[0]),
+        tensor_side=side,
+        shapes={key: tuple(array.shape[1:]) for key, array in arrays.items()},
+        batch=batch,
+        ignored_keys=ignored,
+    )
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+
+
+def _board_coords(
+    arrays: Mapping[str, np.ndarray], coords: Mapping[str, np.ndarray], side: int, source: str
+) -> dict[str, np.ndarray]:
+    """Add board_x and board_y from plane 0, checking them against any the source supplied."""
+    board_x, board_y = board_sizes(arrays["binaryInputNCHWPacked"], side, side)
+    result = dict(coords)
+    for name, measured in (("board_x", board_x), ("board_y", board_y)):
+        given = result.get(name)
+        if given is not None and not np.array_equal(np.asarray(given), measured):
+            row = int(np.flatnonzero(np.asarray(given) != measured)[0])
+            raise PositionsFileError(
+                f"{source}: row {row} has {name} {given[row]} in its coordinates but {measured[row]} on the "
+                "on-board plane (plane 0); the featurizer placed the board wrongly"
+            )
+        result[name] = measured
+    return result
+
+
+def _read_sgf(item: _Input, options: _Options) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], tuple[str, ...]]:
+    if options.board_size is None:
+        raise PositionsFileError(
+            f"{item.path}: SGF input needs the tensor side to featurize into; pass --board-size (for example 19)"
+        )
+    try:
+        from kgzarr.data.sgf_source import read_sgf_positions
+    except ModuleNotFoundError as exc:
+        if exc.name != "kgzarr.data.sgf_source":
+            raise
+        # NOTE: hook for the SGF reader, which lives in kgzarr.data.sgf_source;
+        # until that module exists, SGF inputs are rejected here.
+        raise PositionsFileError(
+            f"{item.path}: reading SGF files needs kgzarr.data.sgf_source, which this kgzarr lacks; "
+            "convert the games to KataGo .npz files first"
+        ) from exc
+    batch = read_sgf_positions(
+        item.path, pos_len=options.board_size, positions=options.sgf_positions, rules=options.sgf_rules, skip_bad=False
+    )
+    arrays = {key: np.asarray(value) for key, value in batch.arrays.items()}
+    coords = {key: np.asarray(value) for key, value in batch.coords.items()}
+    if not len(arrays.get("globalInputNC", ())):
+        raise PositionsFileError(f"{item.path}: no positions could be read from the games; check the SGF file")
+    return arrays, coords, ()
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _create_store(url: str, first: RowBatch, root: str, chunk_rows: int | None) -> StoreWriter:
+    shapes = {key: tuple(array.shape[1:]) for key, array in first.arrays.items()}
+    if chunk_rows is None:
+        chunk_rows = default_chunk_rows(shapes["binaryInputNCHWPacked"][0], first.tensor_side)
+    if chunk_rows < 1:
+        raise ConfigError(f"chunk_rows must be a positive number of rows, got {chunk_rows}")
+    logger.info("creating %s: %dx%d tensors, %d rows per chunk", url, first.tensor_side, first.tensor_side, chunk_rows)
+    return StoreWriter.create(url, trailing_shapes=shapes, tensor_side=first.tensor_side, chunk_rows=chunk_rows, ingest_root=root)
+
+
+def _append_batches(
+    writer: StoreWriter,
+    batches: list[RowBatch],
+    table: list[dict[str, Any]],
+    scheduler: Any,
+    compute_kwargs: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Write the batches' rows after the committed ones, then commit; return their file-table entries."""
+    start = writer.committed_rows
+    row_coords = copy.deepcopy(writer.attrs["row_coords"])
+    columns = _columns(writer, batches, len(table), row_coords)
+    stop = start + len(columns["file_index"])
+
+    for name, column in columns.items():
+        if name in row_coords:
+            writer.ensure_coord(name, column.dtype, _fill_value(column.dtype))
+    writer.resize(stop, list(columns))
+    _write_chunk_aligned(writer.url, start, columns, writer.chunk_rows, compute_kwargs)
+
+    entries = []
+    first_row = start
+    for batch in batches:
+        entries.append(
+            {"path": batch.relative_path, "size": batch.size, "sha256": batch.sha256, "rows": batch.num_rows, "first_row": first_row}
+        )
+        first_row += batch.num_rows
+    writer.commit(files=[*table, *entries], committed_rows=stop, row_coords=row_coords)
+    return entries
+
+
+def _columns(
+    writer: StoreWriter, batches: list[RowBatch], first_file_index: int, row_coords: dict[str, dict[str, Any]]
+) -> dict[str, np.ndarray]:
+    """Concatenate the batches into one column per stored array, extending row_coords in place."""
+    columns = {name: np.concatenate([batch.arrays[key] for batch in batches]) for name, key in writer.attrs["arrays"].items()}
+    columns["file_index"] = np.concatenate(
+        [np.full(batch.num_rows, first_file_index + i, dtype=np.int32) for i, batch in enumerate(batches)]
+    )
+    columns["source_row"] = np.concatenate([np.arange(batch.num_rows, dtype=np.int32) for batch in batches])
+    columns["board_x"] = np.concatenate([batch.coords["board_x"] for batch in batches]).astype(np.int16)
+    columns["board_y"] = np.concatenate([batch.coords["board_y"] for batch in batches]).astype(np.int16)
+
+    extra = sorted({name for batch in batches for name in batch.coords} - {"board_x", "board_y"})
+    for name in [*row_coords, *(name for name in extra if name not in row_coords)]:
+        columns[name] = _coord_column(name, batches, row_coords)
+    return columns
+
+
+def _coord_column(name: str, batches: list[RowBatch], row_coords: dict[str, dict[str, Any]]) -> np.ndarray:
+    """Build one extra coordinate column; strings become int32 codes into the categories list."""
+    values = [batch.coords.get(name) for batch in batches]
+    present = [np.asarray(value) for value in values if value is not None]
+    spec = row_coords.get(name) or {"kind": _coord_kind(present[0].dtype), "categories": []}
+    row_coords[name] = spec
+    parts = []
+    for batch, value in zip(batches, values):
+        if value is None:
+            parts.append(np.full(batch.num_rows, _fill_value(_coord_dtype(spec["kind"])), dtype=_coord_dtype(spec["kind"])))
+        elif spec["kind"] == "str":
+            parts.append(_encode(np.asarray(value).astype(str), spec["categories"]))
+        else:
+            parts.append(np.asarray(value).astype(_coord_dtype(spec["kind"])))
+    return np.concatenate(parts)
+
+
+def _coord_kind(dtype: np.dtype) -> str:
+    if dtype.kind in "biu":
+        return "int"
+    if dtype.kind == "f":
+        return "float"
+    return "str"
+
+
+def _coord_dtype(kind: str) -> np.dtype:
+    return np.dtype({"int": np.int64, "float": np.float64, "str": np.int32}[kind])
+
+
+def _fill_value(dtype: np.dtype) -> Any:
+    # Rows from sources without this coordinate read as -1 (numbers and
+    # string codes) or NaN.
+    return float("nan") if dtype.kind == "f" else -1
+
+
+def _encode(values: np.ndarray, categories: list[str]) -> np.ndarray:
+    index = {category: code for code, category in enumerate(categories)}
+    for value in dict.fromkeys(values.tolist()):
+        if value not in index:
+            index[value] = len(categories)
+            categories.append(value)
+    return np.array([index[value] for value in values.tolist()], dtype=np.int32)
+
+
+def _write_chunk_aligned(
+    url: str, start: int, columns: Mapping[str, np.ndarray], chunk_rows: int, compute_kwargs: Mapping[str, Any]
+) -> None:
+    """Write rows from ``start`` on: first the tail of the last partial chunk, then whole chunks in parallel.
+
+    Every task writes whole chunks that no other task touches, so tasks never
+    read-modify-write the same chunk concurrently.
+    """
+    stop = start + len(columns["file_index"])
+    boundary = min(-(-start // chunk_rows) * chunk_rows, stop)
+    if boundary > start:
+        write_rows(url, start, _slice(columns, 0, boundary - start))
+
+    tasks = [
+        dask.delayed(write_rows, pure=False)(url, chunk_start, _slice(columns, chunk_start - start, min(chunk_start + chunk_rows, stop) - start))
+        for chunk_start in range(boundary, stop, chunk_rows)
+    ]
+    dask.compute(*tasks, **compute_kwargs)
+
+
+def _slice(columns: Mapping[str, np.ndarray], begin: int, end: int) -> dict[str, np.ndarray]:
+    return {name: column[begin:end] for name, column in columns.items()}
