@@ -23,9 +23,9 @@ def _require(settings: Mapping[str, Any], key: str, flag: str) -> Any:
 
 
 def run_ingest(settings: dict[str, Any], quiet: bool) -> int:
+    store = _require(settings, "store", "--store")
     from kgzarr.data.ingest import ingest
 
-    store = _require(settings, "store", "--store")
     with Progress("ingest", unit="files", quiet=quiet) as progress:
         report = ingest(
             settings["inputs"],
@@ -37,6 +37,7 @@ def run_ingest(settings: dict[str, Any], quiet: bool) -> int:
             replace=settings["replace"],
             rebuild=settings["rebuild"],
             skip_bad=settings["skip_bad"],
+            include_sgf=settings["include_sgf"],
             sgf_positions=settings["positions"],
             sgf_rules=settings["rules"],
             progress=progress,

@@ -97,6 +97,13 @@ def _add_ingest(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     )
     sub.add_argument("--replace", action="store_true", default=None, help="accept files whose content changed since they were ingested; the store is rebuilt from the folder")
     sub.add_argument("--rebuild", action="store_true", default=None, help="delete the store's rows and ingest everything again")
+    sub.add_argument(
+        "--include-sgf",
+        action="store_true",
+        default=None,
+        help="also ingest .sgf/.sgfs files found beside .npz files (a folder with only games ingests them anyway; "
+        "KataGo self-play writes every game both ways, so this duplicates its positions)",
+    )
     sub.add_argument("--skip-bad", action="store_true", default=None, help="skip invalid files or games, list them, and go on (exit status 2 only if nothing was added)")
     sub.add_argument(
         "--positions",
