@@ -22,9 +22,9 @@ _LAZY = {
     "write_model": "kgzarr.model.writer",
     "ingest": "kgzarr.data.ingest",
     "open_positions": "kgzarr.data.store",
-    "pooled_activations": "kgzarr.extract.pipeline",
-    "extract": "kgzarr.extract.run",
-    "open_activations": "kgzarr.extract.outputs",
+    "pooled_activations": "kgzarr.extraction.pipeline",
+    "extract": "kgzarr.extraction.run",
+    "open_activations": "kgzarr.extraction.outputs",
 }
 
 __all__ = ["__version__", *_LAZY]

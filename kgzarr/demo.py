@@ -158,7 +158,7 @@ def run_demo(
 ) -> DemoReport:
     """Generate the example under ``out``, then ingest and extract it; overwrite earlier demo results."""
     from kgzarr.data.ingest import ingest
-    from kgzarr.extract.run import extract
+    from kgzarr.extraction.run import extract
 
     out_path = Path(out)
     rng = np.random.default_rng(seed)

@@ -116,7 +116,7 @@ def run_pick_layer(settings: dict[str, Any], quiet: bool) -> int:
 
 
 def run_extract(settings: dict[str, Any], quiet: bool) -> int:
-    from kgzarr.extract.run import extract
+    from kgzarr.extraction.run import extract
 
     if not settings["store"] and not settings["positions_dir"]:
         raise ConfigError("missing --store (or --positions-dir, to ingest a self-play folder first)")
