@@ -66,13 +66,21 @@ def _format_info(info: Mapping[str, Any]) -> str:
     for key, value in info.items():
         if isinstance(value, Mapping):
             lines.append(f"{key}:")
-            lines.extend(f"  {sub_key}: {sub_value}" for sub_key, sub_value in value.items())
+            lines.extend(f"  {sub_key}: {_format_value(sub_value)}" for sub_key, sub_value in value.items())
         elif isinstance(value, list) and value and isinstance(value[0], Mapping):
             lines.append(f"{key}:")
-            lines.extend(f"  {', '.join(f'{k}={v}' for k, v in item.items())}" for item in value)
+            lines.extend(f"  {_format_value(item)}" for item in value)
         else:
             lines.append(f"{key}: {value}")
     return "\n".join(lines)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key} {_format_value(item)}" for key, item in value.items() if item not in ("", None))
+    if isinstance(value, (list, tuple)):
+        return "×".join(str(item) for item in value)
+    return str(value)
 
 
 def run_layers(settings: dict[str, Any], quiet: bool) -> int:

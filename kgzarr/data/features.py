@@ -19,9 +19,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from kgzarr.data.features_jit import replay_game
 from kgzarr.data.go import area as area_module
 from kgzarr.data.go.board import BLACK, NULL_LOC, PASS_LOC, WHITE, Board, loc_of
 from kgzarr.data.go.history import BoardHistory
+from kgzarr.data.go.history_jit import board_arrays, history_arrays
 from kgzarr.data.go.ladder import iter_ladders
 from kgzarr.data.go.rules import KoRule, Rules, ScoringRule, TaxRule
 
@@ -326,39 +328,56 @@ def featurize_game(
     playout-doubling advantage is ``+pda_white`` with White to move and ``-pda_white`` with Black.
     Raises ``IllegalMoveError`` at the first move that ``BoardHistory.is_legal`` rejects, such as a
     move out of turn, on an occupied point, into a ko or superko ban, or an illegal suicide.
+
+    The whole game runs in one compiled call (``features_jit.replay_game``); its rows equal those of
+    ``fill_row_v7`` called before each move.
     """
+    if initial_board.x_size > pos_len or initial_board.y_size > pos_len:
+        raise ValueError(f"board {initial_board.x_size}x{initial_board.y_size} does not fit pos_len {pos_len}")
+    num_moves = len(moves)
+    keep_mask = np.ones(num_moves, dtype=np.bool_) if keep is None else np.asarray(keep, dtype=np.bool_)
+    move_locs = np.fromiter((loc for loc, _ in moves), dtype=np.int64, count=num_moves)
+    move_plas = np.fromiter((pla for _, pla in moves), dtype=np.int64, count=num_moves)
+    num_rows = int(np.count_nonzero(keep_mask))
+    planes = np.zeros((num_rows, NUM_SPATIAL_FEATURES, pos_len, pos_len), dtype=np.uint8)
+    globals_ = np.zeros((num_rows, NUM_GLOBAL_FEATURES), dtype=np.float32)
+    encore_phases = np.zeros(num_rows, dtype=np.int8)
+
     board = initial_board.copy()
     hist = BoardHistory(board, first_player, rules, starting_encore_phase)
-    kept = [i for i in range(len(moves)) if keep is None or keep[i]]
-    planes = np.zeros((len(kept), NUM_SPATIAL_FEATURES, pos_len, pos_len), dtype=np.uint8)
-    globals_ = np.zeros((len(kept), NUM_GLOBAL_FEATURES), dtype=np.float32)
-    players = np.zeros(len(kept), dtype=np.int8)
-    encore_phases = np.zeros(len(kept), dtype=np.int8)
-
-    ladder_cache: dict[int, np.ndarray] = {}
-    row = 0
-    for move_number, (loc, pla) in enumerate(moves):
-        if not hist.is_legal(board, loc, pla):
-            raise IllegalMoveError(move_number, _illegal_reason(board, hist, loc, pla))
-        if keep is None or keep[move_number]:
-            pda = pda_white if pla == WHITE else -pda_white
-            fill_row_v7(
-                board,
-                hist,
-                pla,
-                pos_len=pos_len,
-                draw_equivalent_wins_for_white=draw_equivalent_wins_for_white,
-                playout_doubling_advantage=pda,
-                planes=planes[row],
-                globals_=globals_[row],
-                ladder_cache=ladder_cache,
-            )
-            ladder_cache.pop(move_number - 2, None)
-            players[row] = pla
-            encore_phases[row] = hist.encore_phase
-            row += 1
-        hist.make_board_move_assume_legal(board, loc, pla)
+    illegal_move = replay_game(
+        board_arrays(board),
+        history_arrays(hist, num_moves),
+        move_locs,
+        move_plas,
+        keep_mask,
+        float(pda_white),
+        hist.white_komi_adjustment_for_draws(draw_equivalent_wins_for_white),
+        planes,
+        globals_,
+        encore_phases,
+    )
+    if illegal_move >= 0:
+        raise _illegal_move_error(initial_board, first_player, rules, moves, starting_encore_phase, illegal_move)
+    players = move_plas[keep_mask].astype(np.int8)
     return GameFeatures(planes=planes, globals=globals_, players=players, encore_phases=encore_phases)
+
+
+def _illegal_move_error(
+    initial_board: Board,
+    first_player: int,
+    rules: Rules,
+    moves: Sequence[tuple[int, int]],
+    starting_encore_phase: int,
+    move_number: int,
+) -> IllegalMoveError:
+    """Replay the moves before ``move_number`` with ``BoardHistory`` to name why that move is illegal."""
+    board = initial_board.copy()
+    hist = BoardHistory(board, first_player, rules, starting_encore_phase)
+    for loc, pla in moves[:move_number]:
+        hist.make_board_move_assume_legal(board, loc, pla)
+    loc, pla = moves[move_number]
+    return IllegalMoveError(move_number, _illegal_reason(board, hist, loc, pla))
 
 
 def _illegal_reason(board: Board, hist: BoardHistory, loc: int, pla: int) -> str:

@@ -17,6 +17,7 @@ Black, and in either case the colour of the first move overrides it. This is how
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ __all__ = [
     "parse_sgf_collection",
     "iter_lines_of_play",
     "read_sgf_games",
+    "read_sgf_records",
+    "parse_sgf_record",
     "parse_root_comment",
     "move_to_sgf",
     "describe_move",
@@ -49,6 +52,15 @@ WHITE = 2
 _WHITESPACE = " \t\r\n\v\f"
 _UTF8_BOM = "\ufeff"
 _SETUP_KEYS = ("AB", "AW", "AE")
+_SETUP_OR_PL_KEYS = frozenset((*_SETUP_KEYS, "PL"))
+
+_SKIP_WHITESPACE = re.compile(r"[ \t\r\n\v\f]*")
+# A property whose name has no whitespace inside and whose values need no unescaping, then the
+# whitespace after it. Anything else goes through the character-by-character reader.
+_PLAIN_PROPERTY = re.compile(
+    r"[ \t\r\n\v\f]*([A-Za-z]+)[ \t\r\n\v\f]*((?:\[[^\]\\\r\n\t\v\f]*\][ \t\r\n\v\f]*)+)"
+)
+_PLAIN_VALUE = re.compile(r"\[([^\]]*)\]")
 _COLOR_LETTER = {BLACK: "B", WHITE: "W"}
 
 # KataGo reads "tt" as a pass when either side of the board is 19 or less (old FF[3] convention).
@@ -71,7 +83,7 @@ class SgfNode:
 
     def has_setup(self) -> bool:
         """Return whether the node places or removes stones (AB, AW, AE) or sets the player to move (PL)."""
-        return any(key in self.properties for key in (*_SETUP_KEYS, "PL"))
+        return not _SETUP_OR_PL_KEYS.isdisjoint(self.properties)
 
 
 @dataclass
@@ -154,8 +166,7 @@ class _Tokenizer:
     def peek(self) -> str:
         """Return the next character that is not whitespace, or '' at the end."""
         text = self.text
-        while self.pos < len(text) and text[self.pos] in _WHITESPACE:
-            self.pos += 1
+        self.pos = _SKIP_WHITESPACE.match(text, self.pos).end()
         return text[self.pos] if self.pos < len(text) else ""
 
     def expect(self, char: str, what: str) -> None:
@@ -214,13 +225,24 @@ def _is_ascii_letter(char: str) -> bool:
 
 def _parse_node(tokens: _Tokenizer) -> SgfNode:
     node = SgfNode()
+    text = tokens.text
     while True:
-        key = tokens.read_key()
-        if not key:
-            return node
-        values = node.properties.setdefault(key, [])
-        if tokens.peek() != "[":
-            raise _SyntaxError(f"property {key} has no value", tokens.pos)
+        match = _PLAIN_PROPERTY.match(text, tokens.pos)
+        if match is not None:
+            values = node.properties.setdefault(match.group(1), [])
+            values.extend(_PLAIN_VALUE.findall(match.group(2)))
+            tokens.pos = match.end()
+            if tokens.peek() != "[":
+                continue
+            # A later value of the same property needs unescaping: read the rest one by one.
+        else:
+            # Only a letter can start a property name; anything else ends the node.
+            if not _is_ascii_letter(tokens.peek()):
+                return node
+            key = tokens.read_key()
+            values = node.properties.setdefault(key, [])
+            if tokens.peek() != "[":
+                raise _SyntaxError(f"property {key} has no value", tokens.pos)
         while tokens.peek() == "[":
             tokens.pos += 1
             values.append(tokens.read_value())
@@ -455,6 +477,26 @@ def _broken_game(source: str, game_index: int, problem: str, root: SgfNode | Non
     )
 
 
+def read_sgf_records(path: str | Path) -> list[str]:
+    """Return the SGF texts of a file: the whole text of an ``.sgf`` file, each non-empty line of an ``.sgfs`` file.
+
+    Raises ``SgfError`` when the file cannot be read.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise SgfError(f"cannot read SGF file {path}: {exc.strerror}; check the path and permissions") from exc
+    if path.suffix.lower() == ".sgfs":
+        return [line for line in text.split("\n") if line.strip(_WHITESPACE)]
+    return [text]
+
+
+def parse_sgf_record(source: str, text: str, first_index: int = 0) -> list[SgfGame]:
+    """Parse one SGF text into its lines of play, numbered from ``first_index``; see ``read_sgf_games``."""
+    return _games_from_text(source, text, first_index)
+
+
 def read_sgf_games(path: str | Path) -> Iterator[SgfGame]:
     """Yield the lines of play of an ``.sgf`` file, or of every line of an ``.sgfs`` file, in order.
 
@@ -462,21 +504,10 @@ def read_sgf_games(path: str | Path) -> Iterator[SgfGame]:
     its reason in ``problem`` instead of raising, so callers can skip it and continue. Raises
     ``SgfError`` only when the file itself cannot be read.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise SgfError(f"cannot read SGF file {path}: {exc.strerror}; check the path and permissions") from exc
-
-    source = str(path)
-    if path.suffix.lower() == ".sgfs":
-        chunks = [line for line in text.split("\n") if line.strip(_WHITESPACE)]
-    else:
-        chunks = [text]
-
+    source = str(Path(path))
     game_index = 0
-    for chunk in chunks:
-        games = _games_from_text(source, chunk, game_index)
+    for record in read_sgf_records(path):
+        games = _games_from_text(source, record, game_index)
         game_index += len(games)
         yield from games
     logger.debug("read %d games from %s", game_index, source)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from kgzarr.data.features import NUM_GLOBAL_FEATURES, NUM_SPATIAL_FEATURES, Ille
 from kgzarr.data.go.board import MAX_LEN, PASS_LOC, Board, loc_of
 from kgzarr.data.go.history import set_stones_fail_if_no_libs
 from kgzarr.data.go.rules import Rules, parse_rules, parse_sgf_komi
-from kgzarr.data.sgf import BLACK, SgfGame, describe_move, move_to_sgf, read_sgf_games
+from kgzarr.data.sgf import BLACK, SgfGame, describe_move, move_to_sgf, parse_sgf_record, read_sgf_records
 from kgzarr.errors import ConfigError, SgfError
 
 __all__ = [
@@ -237,8 +238,13 @@ def _coords(game: SgfGame, keep: list[bool], moves: list, encore_phases: np.ndar
 
 
 def _game_error(game: SgfGame, move_number: int, reason: str) -> SgfError:
+    return _rejection_error((game.source, game.game_index, move_number, reason))
+
+
+def _rejection_error(rejection: tuple[str, int, int, str]) -> SgfError:
+    source, game_index, move_number, reason = rejection
     return SgfError(
-        f"{game.source}, game {game.game_index}, move {move_number}: {reason}. "
+        f"{source}, game {game_index}, move {move_number}: {reason}. "
         "Fix or remove this game, or pass skip_bad=True to record it in 'rejected' and continue"
     )
 
@@ -280,9 +286,84 @@ def _empty_batch(pos_len: int) -> SgfBatch:
     return SgfBatch(arrays, coords)
 
 
-def _iter_games(files: Sequence[Path]) -> Iterator[SgfGame]:
-    for path in files:
-        yield from read_sgf_games(path)
+@dataclass
+class _RecordRows:
+    """The rows of one SGF text (an ``.sgf`` file or an ``.sgfs`` line), with game indices counted from 0 in it."""
+
+    source: str
+    num_games: int
+    parts: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]
+    rejected: list[tuple[int, int, str]]
+
+
+def _featurize_records(
+    records: Sequence[tuple[str, str]],
+    pos_len: int,
+    selection: PositionSelection,
+    rules: Rules | str | None,
+    stop_at_rejection: bool,
+) -> list[_RecordRows]:
+    """Parse and featurize (source, text) records; the work of one Dask task, or all of a serial read.
+
+    With ``stop_at_rejection`` it returns as soon as one game is rejected, because the read will fail.
+    """
+    results = []
+    for source, text in records:
+        result = _RecordRows(source, 0, [], [])
+        results.append(result)
+        for game in parse_sgf_record(source, text):
+            result.num_games += 1
+            try:
+                result.parts.append(_featurize(game, pos_len, selection, rules))
+            except _RejectedGame as exc:
+                result.rejected.append((game.game_index, exc.move_number, exc.reason))
+                if stop_at_rejection:
+                    return results
+    return results
+
+
+def _number_games(
+    results: Iterable[_RecordRows],
+) -> tuple[list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]], list[tuple[str, int, int, str]]]:
+    """Renumber the games of each record to count from 0 in its file, in record order, as ``read_sgf_games`` does."""
+    parts = []
+    rejected = []
+    next_index: dict[str, int] = {}
+    for result in results:
+        offset = next_index.get(result.source, 0)
+        next_index[result.source] = offset + result.num_games
+        for arrays, coords in result.parts:
+            coords["game_index"] += offset
+            parts.append((arrays, coords))
+        rejected.extend((result.source, index + offset, move, reason) for index, move, reason in result.rejected)
+    return parts, rejected
+
+
+def _read_records(files: Sequence[Path]) -> list[tuple[str, str]]:
+    return [(str(path), record) for path in files for record in read_sgf_records(path)]
+
+
+def _featurize_with_dask(
+    records: list[tuple[str, str]],
+    featurize_args: tuple,
+    scheduler: Any,
+    num_workers: int | None,
+    games_per_task: int,
+) -> list[_RecordRows]:
+    """Featurize groups of ``games_per_task`` records as Dask tasks; results come back in record order.
+
+    The SGF text travels in the task graph, so every worker needs no file access but the graph is as
+    large as the text.
+    """
+    import dask
+
+    groups = [records[start : start + games_per_task] for start in range(0, len(records), games_per_task)]
+    tasks = [dask.delayed(_featurize_records, pure=True)(group, *featurize_args) for group in groups]
+    options: dict[str, Any] = {"scheduler": scheduler}
+    if num_workers is not None:
+        options["num_workers"] = num_workers
+    task_results = dask.compute(*tasks, **options)
+    return [result for task_result in task_results for result in task_result]
 
 
 def read_sgf_positions(
@@ -292,31 +373,43 @@ def read_sgf_positions(
     positions: str = "all",
     rules: Rules | str | None = None,
     skip_bad: bool = False,
+    scheduler: Any = None,
+    num_workers: int | None = None,
+    games_per_task: int = 200,
 ) -> SgfBatch:
     """Featurize every game in SGF/``.sgfs`` files or folders into one batch of training-file rows.
 
     ``positions`` picks the rows of each game (``all``, ``every:K``, ``moves:A-B`` or ``last``).
     ``rules`` applies to games without RU. A game that cannot be replayed raises ``SgfError``, or
     with ``skip_bad`` is listed in ``rejected`` as (file, game index, move number, reason).
+
+    ``scheduler`` None featurizes in this process. Any Dask scheduler (``"processes"``,
+    ``"threads"``, ``"synchronous"`` or a ``distributed.Client``) featurizes groups of
+    ``games_per_task`` SGF texts (an ``.sgf`` file or an ``.sgfs`` line each) as Dask tasks on
+    ``num_workers`` workers. The rows are the same in every case, in file, game and move order.
+    ``"threads"`` gains little, because parsing and the per-game Python work hold the GIL.
     """
     if pos_len < 2:
         raise ConfigError(f"invalid pos_len {pos_len}; it must be at least the board size")
+    if games_per_task < 1:
+        raise ConfigError(f"invalid games_per_task {games_per_task}; it must be at least 1")
     selection = parse_positions(positions)
     if isinstance(rules, str):
         parse_rules(rules)
 
-    parts: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = []
-    rejected: list[tuple[str, int, int, str]] = []
     files = find_sgf_files(path)
-    for game in _iter_games(files):
-        try:
-            parts.append(_featurize(game, pos_len, selection, rules))
-        except _RejectedGame as exc:
-            if not skip_bad:
-                raise _game_error(game, exc.move_number, exc.reason) from None
-            logger.warning("skipped %s game %d at move %d: %s", game.source, game.game_index, exc.move_number, exc.reason)
-            rejected.append((game.source, game.game_index, exc.move_number, exc.reason))
+    records = _read_records(files)
+    featurize_args = (pos_len, selection, rules, not skip_bad)
+    if scheduler is None:
+        results = _featurize_records(records, *featurize_args)
+    else:
+        results = _featurize_with_dask(records, featurize_args, scheduler, num_workers, games_per_task)
+    parts, rejected = _number_games(results)
 
+    if rejected and not skip_bad:
+        raise _rejection_error(rejected[0])
+    for source, game_index, move_number, reason in rejected:
+        logger.warning("skipped %s game %d at move %d: %s", source, game_index, move_number, reason)
     batch = _concatenate(parts, pos_len)
     batch.rejected = rejected
     logger.info(

@@ -8,12 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kgzarr.data.features import fill_row_v7
+from kgzarr.data.features import featurize_game, fill_row_v7
 from kgzarr.data.go.board import BLACK, PASS_LOC, WHITE, Board, loc_of
 from kgzarr.data.go.history import BoardHistory
 from kgzarr.data.go.rules import Rules, parse_rules
 from kgzarr.data.sgf import read_sgf_games
-from kgzarr.data.sgf_source import featurize_sgf_game, parse_positions, read_sgf_positions
+from kgzarr.data.sgf_source import (
+    _initial_board,
+    _move_locs,
+    featurize_sgf_game,
+    game_rules,
+    parse_positions,
+    read_sgf_positions,
+)
 from kgzarr.errors import ConfigError, SgfError
 
 SGF7 = Path("sgf7") / "AFD4C8C7C06DFC0C.sgfs"
@@ -258,3 +265,52 @@ def test_territory_encore_features() -> None:
     assert not planes[21].any()
     assert globals_[12] == 1.0
     assert globals_[13] == 1.0
+
+
+def _reference_rows(game, keep: list[bool], pos_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Featurize a game position by position with fill_row_v7 and the Python BoardHistory."""
+    board = _initial_board(game, pos_len)
+    hist = BoardHistory(board, game.first_player, game_rules(game), game.starting_encore_phase)
+    planes, globals_ = [], []
+    ladder_cache: dict[int, np.ndarray] = {}
+    for move_number, (loc, pla) in enumerate(_move_locs(game)):
+        if keep[move_number]:
+            pda = game.pda_white if pla == WHITE else -game.pda_white
+            row = fill_row_v7(
+                board, hist, pla, pos_len=pos_len, playout_doubling_advantage=pda, ladder_cache=ladder_cache
+            )
+            planes.append(row[0])
+            globals_.append(row[1])
+        hist.make_board_move_assume_legal(board, loc, pla)
+    return np.array(planes), np.array(globals_)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(("first", "count", "positions"), [(200, 250, "all"), (450, 150, "every:3"), (600, 150, "moves:3-9")])
+def test_compiled_replay_matches_fill_row_v7(shared_data: Path, first: int, count: int, positions: str) -> None:
+    """The compiled whole-game replay gives the rows of fill_row_v7, also for games past the C++ reference."""
+    selection = parse_positions(positions)
+    games = list(read_sgf_games(shared_data / SGF7))[first : first + count]
+    for game in games:
+        keep = selection.keep_mask(len(game.moves))
+        board = _initial_board(game, 7)
+        features = featurize_game(
+            board,
+            game.first_player,
+            game_rules(game),
+            _move_locs(game),
+            pos_len=7,
+            starting_encore_phase=game.starting_encore_phase,
+            pda_white=game.pda_white,
+            keep=keep,
+        )
+        planes, globals_ = _reference_rows(game, keep, pos_len=7)
+        assert np.array_equal(features.planes, planes.reshape(features.planes.shape)), f"game {game.game_index}"
+        assert np.array_equal(features.globals, globals_.reshape(features.globals.shape)), f"game {game.game_index}"
+
+
+def test_illegal_move_in_encore_raises(tmp_path: Path) -> None:
+    """A move out of turn after the encore began is reported with the reference history's reason."""
+    path = _write(tmp_path, "(;SZ[5]RU[Japanese];B[aa];W[];B[];W[bb];W[cc])")
+    with pytest.raises(SgfError, match=r"move 4 \(W cc\) is illegal: out of turn"):
+        read_sgf_positions(path, pos_len=5)

@@ -131,13 +131,13 @@ class BoardHistory:
         self.initial_pla = pla
         self.initial_encore_phase = encore_phase
         self.white_has_moved = False
-        self.recent_boards = [board.copy() for _ in range(NUM_RECENT_BOARDS)]
+        # One shared copy is enough: moves replace recent boards and never change them in place.
+        self.recent_boards = [self.initial_board] * NUM_RECENT_BOARDS
         self.current_recent_board_idx = 0
         self.presumed_next_move_pla = pla
 
         self.was_ever_occupied_or_played = np.zeros(MAX_ARR_SIZE, dtype=bool)
-        for loc in self._locations:
-            self.was_ever_occupied_or_played[loc] = board.colors[loc] != EMPTY
+        self.was_ever_occupied_or_played[self._location_array] = board.colors[self._location_array] != EMPTY
         self.super_ko_banned = np.zeros(MAX_ARR_SIZE, dtype=bool)
         self.consecutive_ending_passes = 0
         self.hashes_before_black_pass: list[int] = []
@@ -177,22 +177,16 @@ class BoardHistory:
     def _initial_territory_bonus(self, board: Board) -> float:
         # Territory scoring counts each stone already on the board as a move played, so White gets a
         # point per black stone and loses one per white stone, captured stones included.
-        bonus = 0.0
-        for loc in self._locations:
-            if board.colors[loc] == BLACK:
-                bonus += 1.0
-            elif board.colors[loc] == WHITE:
-                bonus -= 1.0
+        colors = board.colors[self._location_array]
+        bonus = float(np.count_nonzero(colors == BLACK) - np.count_nonzero(colors == WHITE))
         bonus -= float(board.num_white_captures - board.num_black_captures)
         return bonus
 
     def compute_num_handicap_stones(self) -> int:
         """Return the handicap: the black setup stones when there are 2 or more and no white ones."""
-        num_black = num_white = 0
-        for loc in self._locations:
-            color = self.initial_board.colors[loc]
-            num_black += color == BLACK
-            num_white += color == WHITE
+        colors = self.initial_board.colors[self._location_array]
+        num_black = np.count_nonzero(colors == BLACK)
+        num_white = np.count_nonzero(colors == WHITE)
         if num_white != 0 or num_black <= 1:
             return 0
         return int(num_black)
