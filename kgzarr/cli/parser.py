@@ -196,8 +196,14 @@ def _add_extract(commands: argparse._SubParsersAction, common: argparse.Argument
                      "split keeps positive and negative parts as separate columns, none keeps signs (default: shift)")
     out.add_argument("--scale", choices=("max", "std", "none"), help="divide each column by its maximum or standard deviation (default: max)")
     out.add_argument("--strict", action="store_true", default=None, help="fail when a column is constant instead of keeping it as zeros")
-    out.add_argument("--out", metavar="DIR", help=f"output folder (default: {_default('extract', 'out')})")
+    out.add_argument("--out", "--output-dir", dest="out", metavar="DIR", help=f"output folder (default: {_default('extract', 'out')})")
     out.add_argument("--overwrite", action="store_true", default=None, help="replace existing results in the output folder")
+    source.add_argument(
+        "--allow-changed-sources",
+        action="store_true",
+        default=None,
+        help="extract even when source files changed since ingest (pos_index then names rows those files no longer hold)",
+    )
 
 
 def _add_demo(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
