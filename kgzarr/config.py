@@ -17,7 +17,7 @@ import yaml
 
 from kgzarr.errors import ConfigError
 
-__all__ = ["DEFAULTS", "load_config_file", "resolve_settings"]
+__all__ = ["DEFAULTS", "describe_yaml_error", "load_config_file", "resolve_settings"]
 
 # Section -> key -> default. ``None`` means "decided at run time" (for example
 # a chunk size chosen from the data, or a worker count from the CPU count).
@@ -53,6 +53,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "strict": False,
         "scheduler": None,
         "overwrite": False,
+        "allow_changed_sources": False,
     },
     "layers": {
         "model": None,
@@ -91,6 +92,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "include_sgf": (bool,),
     "strict": (bool,),
     "overwrite": (bool,),
+    "allow_changed_sources": (bool,),
     "json": (bool,),
 }
 
@@ -108,7 +110,7 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"config file {path} is not valid YAML ({describe_yaml_error(exc)}); fix the file") from exc
 
     if data is None:
         return {}
@@ -122,6 +124,13 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
         name, settings = _validate_section(path, section, values)
         sections[name] = settings
     return sections
+
+
+def describe_yaml_error(exc: yaml.YAMLError) -> str:
+    """Return a one-line account of a YAML parse error: the problem and its line and column."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return problem if mark is None else f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
 
 
 def _validate_section(path: Path, section: Any, values: Any) -> tuple[str, dict[str, Any]]:

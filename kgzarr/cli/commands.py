@@ -148,6 +148,7 @@ def run_extract(settings: dict[str, Any], quiet: bool) -> int:
             strict=settings["strict"],
             scheduler=settings["scheduler"],
             overwrite=settings["overwrite"],
+            allow_changed_sources=settings["allow_changed_sources"],
             progress=progress,
         )
     print(report.summary())

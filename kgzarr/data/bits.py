@@ -7,6 +7,8 @@ into ``ceil(H * W / 8)`` bytes, with zero padding after the last point.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -29,8 +31,13 @@ def tensor_side_from_packed_length(length: int) -> int | None:
     Returns None when no side fits or when two sides fit. Sides 1..4 share
     packed lengths (1 and 2 bytes), and from 5 on every side has its own length.
     """
-    sides = [side for side in range(1, 8 * length + 1) if packed_length(side, side) == length]
-    return sides[0] if len(sides) == 1 else None
+    if length < 1:
+        return None
+    # packed_length(L, L) == length exactly when 8 * (length - 1) < L * L <= 8 * length,
+    # so the candidates are found in constant time, whatever length a damaged file declares.
+    lowest = math.isqrt(8 * (length - 1)) + 1
+    highest = math.isqrt(8 * length)
+    return lowest if lowest == highest else None
 
 
 def unpack_planes(packed: np.ndarray, height: int, width: int) -> np.ndarray:

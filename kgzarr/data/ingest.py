@@ -100,6 +100,7 @@ class RowBatch:
     size: int
     sha256: str
     tensor_side: int
+    mtime_ns: int | None = None  # modification time when read, which lets extract notice later edits cheaply
 
     @property
     def num_rows(self) -> int:
@@ -130,9 +131,14 @@ class _Loaded:
 
 @dataclass(frozen=True)
 class _Options:
-    board_size: int | None
+    board_size: int | None  # the user's --board-size
     sgf_positions: Any
     sgf_rules: Any
+    store_side: int | None = None  # tensor side of the store being appended to
+
+    @property
+    def tensor_side(self) -> int | None:
+        return self.board_size if self.board_size is not None else self.store_side
 
 
 def ingest(
@@ -171,7 +177,7 @@ def ingest(
     options = _Options(board_size, sgf_positions, sgf_rules)
     run = _Run(url, root, inputs, options, scheduler, workers, progress, max_batch_bytes)
 
-    with StoreLock(url, timeout=lock_timeout):
+    with StoreLock(url, timeout=lock_timeout, command="ingest"):
         _remove_partial_files(url)
         if rebuild:
             _delete_store(url)
@@ -219,7 +225,7 @@ def _files_of(item: str, include_sgf: bool) -> list[str]:
         raise PositionsFolderError(f"{item}: positions folder or file not found; check the path")
     npz_files: list[str] = []
     sgf_files: list[str] = []
-    for folder, _, names in os.walk(item):
+    for folder, _, names in os.walk(item, onerror=_raise_unreadable):
         npz_files.extend(os.path.join(folder, name) for name in names if name.endswith(NPZ_SUFFIX))
         sgf_files.extend(os.path.join(folder, name) for name in names if name.endswith(SGF_SUFFIXES))
     # KataGo self-play writes each game twice: as training rows (tdata/*.npz)
@@ -230,6 +236,14 @@ def _files_of(item: str, include_sgf: bool) -> list[str]:
         logger.info("%s: ingesting %d .npz files and ignoring %d SGF files beside them", item, len(npz_files), len(sgf_files))
         return npz_files
     return npz_files + sgf_files
+
+
+def _raise_unreadable(exc: OSError) -> None:
+    # os.walk skips folders it cannot list unless told otherwise, which would
+    # silently leave their files out of the store.
+    raise PositionsFolderError(
+        f"{exc.filename}: positions folder cannot be read ({exc.strerror}); check its permissions"
+    ) from exc
 
 
 def _relative(path: str, root: str) -> str:
@@ -312,8 +326,7 @@ class _Run:
             logger.info("recording paths relative to the store's ingest root %s, not %s", store_root, self.root)
         self.inputs = [_Input(entry.path, _relative(entry.path, store_root)) for entry in self.inputs]
         self.root = writer.attrs["ingest_root"]
-        if self.options.board_size is None:
-            self.options = dataclass_replace(self.options, board_size=int(writer.attrs["tensor_size"][0]))
+        self.options = dataclass_replace(self.options, store_side=int(writer.attrs["tensor_size"][0]))
 
     def truncate_before_changed(self, writer: StoreWriter | None) -> None:
         """Commit the store back to just before its first changed file, so that file and all later ones are appended again."""
@@ -448,7 +461,10 @@ def _split_by_bytes(inputs: list[_Input], max_bytes: int) -> list[list[_Input]]:
     groups: list[list[_Input]] = [[]]
     group_bytes = 0
     for item in inputs:
-        size = os.path.getsize(item.path)
+        try:
+            size = os.path.getsize(item.path)
+        except OSError:
+            size = 0  # the load task reports the file as unreadable
         if groups[-1] and group_bytes + size > max_bytes:
             groups.append([])
             group_bytes = 0
@@ -516,8 +532,13 @@ class _Schema:
 
 def _load_input(item: _Input, known_sha256: str | None, options: _Options, keep_arrays: bool) -> _Loaded:
     """Read, hash and validate one input file (a Dask task)."""
-    with open(item.path, "rb") as handle:
-        data = handle.read()
+    try:
+        with open(item.path, "rb") as handle:
+            data = handle.read()
+            mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
+    except OSError as exc:
+        error = f"{item.path}: cannot be read ({exc.strerror}); check that it exists and is readable, or use --skip-bad"
+        return _Loaded(item, 0, "", "rejected", error=error)
     sha256 = hashlib.sha256(data).hexdigest()
     if known_sha256 is not None:
         return _Loaded(item, len(data), sha256, "same" if sha256 == known_sha256 else "changed")
@@ -528,13 +549,13 @@ def _load_input(item: _Input, known_sha256: str | None, options: _Options, keep_
         else:
             arrays, ignored = parse_npz_bytes(data, source=item.path)
             coords = {}
-        side = validate_arrays(arrays, source=item.path, board_size=options.board_size)
+        side = validate_arrays(arrays, source=item.path, board_size=options.board_size, store_side=options.store_side)
         coords = _board_coords(arrays, coords, side, item.path)
     except (PositionsFileError, SgfError) as exc:
         return _Loaded(item, len(data), sha256, "rejected", error=str(exc))
 
     arrays = {key: _native(array) for key, array in arrays.items()}
-    batch = RowBatch(item.path, item.relative_path, arrays, coords, len(data), sha256, side) if keep_arrays else None
+    batch = RowBatch(item.path, item.relative_path, arrays, coords, len(data), sha256, side, mtime_ns) if keep_arrays else None
     return _Loaded(
         item,
         len(data),
@@ -571,7 +592,7 @@ def _board_coords(
 
 
 def _read_sgf(item: _Input, options: _Options) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], tuple[str, ...]]:
-    if options.board_size is None:
+    if options.tensor_side is None:
         raise PositionsFileError(
             f"{item.path}: SGF input needs the tensor side to featurize into; pass --board-size (for example 19)"
         )
@@ -587,7 +608,7 @@ def _read_sgf(item: _Input, options: _Options) -> tuple[dict[str, np.ndarray], d
             "convert the games to KataGo .npz files first"
         ) from exc
     batch = read_sgf_positions(
-        item.path, pos_len=options.board_size, positions=options.sgf_positions, rules=options.sgf_rules, skip_bad=False
+        item.path, pos_len=options.tensor_side, positions=options.sgf_positions, rules=options.sgf_rules, skip_bad=False
     )
     arrays = {key: np.asarray(value) for key, value in batch.arrays.items()}
     coords = {key: np.asarray(value) for key, value in batch.coords.items()}
@@ -631,9 +652,10 @@ def _append_batches(
     entries = []
     first_row = start
     for batch in batches:
-        entries.append(
-            {"path": batch.relative_path, "size": batch.size, "sha256": batch.sha256, "rows": batch.num_rows, "first_row": first_row}
-        )
+        entry = {"path": batch.relative_path, "size": batch.size, "sha256": batch.sha256, "rows": batch.num_rows, "first_row": first_row}
+        if batch.mtime_ns is not None:
+            entry["mtime_ns"] = batch.mtime_ns
+        entries.append(entry)
         first_row += batch.num_rows
     writer.commit(files=[*table, *entries], committed_rows=stop, row_coords=row_coords)
     return entries

@@ -1,7 +1,7 @@
 """The write lock that keeps two ingests from writing one store at the same time.
 
 The lock is a small JSON file next to the store, ``<store>.lock``, recording the
-holder's host, pid, start time and a random token. It lives outside the store
+holder's command (ingest or extract), host, pid, start time and a random token. It lives outside the store
 because zarr warns about any file inside a hierarchy that is not part of it.
 
 Policy: a second writer fails at once with :class:`StoreLockedError` naming the
@@ -27,7 +27,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from kgzarr.errors import StoreLockedError
 
-__all__ = ["StoreLock", "lock_path_for", "read_lock_holder"]
+__all__ = ["StoreLock", "lock_path_for", "read_lock_holder", "process_alive"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +58,17 @@ class StoreLock:
     """Exclusive write lock on one store, used as a context manager.
 
     ``timeout`` is in seconds; 0 fails at once when another process holds the lock.
+    ``command`` names the holder's work (``ingest``, ``extract``) in the message a
+    second writer gets.
     """
 
-    def __init__(self, store: str, *, timeout: float = 0.0) -> None:
+    def __init__(self, store: str, *, timeout: float = 0.0, command: str = "kgzarr") -> None:
         self.lock_path = lock_path_for(store)
         self._timeout = timeout
         self._fs, self._path = fsspec.core.url_to_fs(self.lock_path)
         self._local = isinstance(self._fs, LocalFileSystem)
         self._record = {
+            "command": command,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -120,7 +123,7 @@ class StoreLock:
         if holder.get("host") != socket.gethostname():
             return False
         pid = holder.get("pid")
-        return isinstance(pid, int) and not _process_alive(pid)
+        return isinstance(pid, int) and not process_alive(pid)
 
     def _take_over(self, holder: dict) -> None:
         logger.warning(
@@ -147,12 +150,15 @@ class StoreLock:
         os.remove(moved)
 
     def _locked_message(self, holder: dict | None) -> str:
-        who = "an unknown process" if holder is None else (
-            f"process {holder.get('pid')} on {holder.get('host')} (started {holder.get('started')})"
-        )
+        if holder is None:
+            who = "an unknown process"
+        else:
+            command = holder.get("command", "kgzarr")
+            command = command if command == "kgzarr" else f"kgzarr {command}"
+            who = f"{command} (process {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')})"
         waited = f" after waiting {self._timeout:g} s" if self._timeout > 0 else ""
         return (
-            f"the store is locked by {who}{waited}: {self.lock_path}; wait for that ingest to finish, "
+            f"the store is locked by {who}{waited}: {self.lock_path}; wait for that process to finish, "
             "or delete the lock file if that process is gone"
         )
 
@@ -174,7 +180,8 @@ def _create_local_exclusive(path: str, payload: bytes) -> bool:
         os.remove(temporary)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Return False when no process with this pid runs on this host (a zombie counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

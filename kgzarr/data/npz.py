@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -104,39 +106,78 @@ def parse_npz_bytes(data: bytes, *, source: str) -> tuple[dict[str, np.ndarray],
     """Parse the ``.npy`` members of an npz archive held in memory.
 
     Returns the arrays kgzarr recognizes, keyed by npz name, and the names of the
-    other members, which are skipped.
+    other members, which are skipped. Any damage raises PositionsFileError.
     """
     arrays: dict[str, np.ndarray] = {}
     ignored: list[str] = []
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            for member in archive.namelist():
-                key = member.removesuffix(".npy")
+            for info in archive.infolist():
+                key = info.filename.removesuffix(".npy")
                 if key not in NPZ_ARRAYS:
                     ignored.append(key)
                     continue
-                with archive.open(member) as handle:
-                    arrays[key] = np.lib.format.read_array(handle, allow_pickle=False)
+                arrays[key] = _read_member(archive, info, source)
     except zipfile.BadZipFile as exc:
+        raise PositionsFileError(_bad_zip_message(data, source, exc)) from exc
+    except _MEMBER_ERRORS as exc:
         raise PositionsFileError(
-            f"{source}: not a zip archive, so not a KataGo .npz training file ({exc}); "
-            "remove it from the positions folder or use --skip-bad"
-        ) from exc
-    except (ValueError, EOFError, OSError, zipfile.LargeZipFile) as exc:
-        raise PositionsFileError(
-            f"{source}: a member of the npz archive is truncated or not a valid .npy array ({exc}); "
-            "the file is probably damaged, so copy it again or use --skip-bad"
+            f"{source}: a member of the npz archive is damaged or not a valid .npy array ({exc}); "
+            "the file is probably corrupt, so copy it again or use --skip-bad"
         ) from exc
     return arrays, tuple(ignored)
 
 
-def validate_arrays(arrays: Mapping[str, np.ndarray], *, source: str, board_size: int | None = None) -> int:
+# What zipfile, zlib and numpy raise for a damaged member: a bad deflate stream
+# (zlib.error), an unsupported zip feature (NotImplementedError), an encrypted
+# member (RuntimeError), a cut-off or malformed .npy (ValueError, EOFError).
+_MEMBER_ERRORS = (ValueError, EOFError, OSError, zipfile.LargeZipFile, zlib.error, NotImplementedError, RuntimeError)
+
+
+def _bad_zip_message(data: bytes, source: str, exc: Exception) -> str:
+    if data.startswith(b"PK"):
+        return (
+            f"{source}: the zip archive is truncated or damaged ({exc}); "
+            "copy the file again, or remove it from the positions folder or use --skip-bad"
+        )
+    return (
+        f"{source}: not a zip archive, so not a KataGo .npz training file ({exc}); "
+        "remove it from the positions folder or use --skip-bad"
+    )
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str) -> np.ndarray:
+    """Read one ``.npy`` member, first checking that its header's shape fits the member's size."""
+    with archive.open(info) as handle:
+        version = np.lib.format.read_magic(handle)
+        header_reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = header_reader(handle, max_header_size=_MAX_NPY_HEADER)
+        declared = math.prod(shape) * dtype.itemsize
+        available = info.file_size - handle.tell()
+        if declared > available:
+            raise ValueError(
+                f"member {info.filename} declares shape {shape} of {dtype} ({declared} bytes) "
+                f"but holds {available} bytes of data"
+            )
+        handle.seek(0)
+        return np.lib.format.read_array(handle, allow_pickle=False, max_header_size=_MAX_NPY_HEADER)
+
+
+# numpy's own default limit on the length of a .npy header.
+_MAX_NPY_HEADER = 10000
+
+
+def validate_arrays(
+    arrays: Mapping[str, np.ndarray], *, source: str, board_size: int | None = None, store_side: int | None = None
+) -> int:
     """Check one batch of rows in KataGo's training layout and return its tensor side L.
 
     Checks: required keys, dtypes, dimensions, equal row counts, at least one
-    row, the packed length against L (and ``board_size`` when given), finite
-    global inputs and a non-empty on-board plane in every row. Arrays of a
-    non-native byte order are accepted; the caller converts them.
+    row, the packed length against L (and against ``board_size``, the user's
+    ``--board-size``, and ``store_side``, the tensor side of the store the rows
+    are for, when given), finite global inputs and a non-empty on-board plane
+    in every row. Arrays of a non-native byte order are accepted; the caller
+    converts them.
     """
     _check_required(arrays, source)
     unknown = sorted(set(arrays) - set(NPZ_ARRAYS))
@@ -147,7 +188,7 @@ def validate_arrays(arrays: Mapping[str, np.ndarray], *, source: str, board_size
     for key, array in arrays.items():
         _check_dtype_and_ndim(key, array, source)
     _check_row_counts(arrays, source)
-    side = _tensor_side(arrays, source, board_size)
+    side = _tensor_side(arrays, source, board_size, store_side)
     _check_trailing_shapes(arrays, side, source)
     _check_finite_globals(arrays["globalInputNC"], source)
     _check_on_board_plane(arrays["binaryInputNCHWPacked"], source)
@@ -192,11 +233,12 @@ def _check_row_counts(arrays: Mapping[str, np.ndarray], source: str) -> int:
     return num_rows
 
 
-def _tensor_side(arrays: Mapping[str, np.ndarray], source: str, board_size: int | None) -> int:
+def _tensor_side(arrays: Mapping[str, np.ndarray], source: str, board_size: int | None, store_side: int | None) -> int:
     length = int(arrays["binaryInputNCHWPacked"].shape[2])
     side = tensor_side_from_packed_length(length)
-    if side is None and board_size is not None and packed_length(board_size, board_size) == length:
-        side = board_size
+    for hint in (board_size, store_side):
+        if side is None and hint is not None and packed_length(hint, hint) == length:
+            side = hint
     if side is None and "valueTargetsNCHW" in arrays:
         side = int(arrays["valueTargetsNCHW"].shape[-1])
     if side is None or packed_length(side, side) != length:
@@ -208,6 +250,11 @@ def _tensor_side(arrays: Mapping[str, np.ndarray], source: str, board_size: int 
         raise PositionsFileError(
             f"{source}: binaryInputNCHWPacked has {length} bytes per plane, so the tensor is {side}x{side}, "
             f"but --board-size {board_size} was given; ingest files of each tensor size into their own store"
+        )
+    if store_side is not None and side != store_side:
+        raise PositionsFileError(
+            f"{source}: binaryInputNCHWPacked has {length} bytes per plane, so the tensor is {side}x{side}, "
+            f"but the store contains {store_side}x{store_side} tensors; ingest files of each tensor size into their own store"
         )
     return side
 

@@ -53,6 +53,7 @@ __all__ = [
     "store_info",
     "verify_sources",
     "check_sources",
+    "find_changed_sources",
     "write_rows",
 ]
 
@@ -495,6 +496,43 @@ def check_sources(store: str | os.PathLike[str], positions_root: str | os.PathLi
             f"{normalize_store(store)}: {len(changed)} source files are missing or changed since ingest ({shown}); "
             "run 'kgzarr ingest' with --replace or --rebuild, or pass the folder they moved to"
         )
+
+
+def find_changed_sources(
+    store: PositionsStore | str | os.PathLike[str], positions_root: str | os.PathLike[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """Return the relative paths of source files that changed, and of those that are missing, since ingest.
+
+    This is the cheap check an extract runs: one ``stat`` per file. A file of
+    another size has changed. A file of the recorded size whose modification
+    time differs from the one recorded at ingest is hashed, and has changed
+    only when its SHA-256 differs. File-table entries without a recorded time
+    (stores written before kgzarr recorded it) are compared by size alone.
+    Sources under a URL root are not checked.
+    """
+    positions = store if isinstance(store, PositionsStore) else PositionsStore(store)
+    root = os.fspath(positions_root) if positions_root is not None else positions.attrs.get(
+        "ingest_root_absolute", positions.ingest_root
+    )
+    if not _is_local(root):
+        return [], []
+
+    changed: list[str] = []
+    missing: list[str] = []
+    for entry in positions.files:
+        path = os.path.join(root, entry["path"])
+        try:
+            status = os.stat(path)
+        except OSError:
+            missing.append(entry["path"])
+            continue
+        if status.st_size != int(entry["size"]):
+            changed.append(entry["path"])
+        elif entry.get("mtime_ns") not in (None, status.st_mtime_ns) and not _same_content(
+            path, int(entry["size"]), entry["sha256"]
+        ):
+            changed.append(entry["path"])
+    return changed, missing
 
 
 def _same_content(path: str, size: int, sha256: str) -> bool:

@@ -18,7 +18,7 @@ from kgzarr.data.store import PositionsStore
 from kgzarr.extraction.device import PRECISIONS
 from kgzarr.extraction.forward import pool_positions
 from kgzarr.extraction.pooling import Pooling
-from kgzarr.extraction.worker import NetworkRef, get_network
+from kgzarr.extraction.worker import NetworkRef, batch_size_limit, get_network, limit_batch_size
 
 __all__ = ["ChunkJob", "pool_chunk", "chunk_bounds", "describe_position"]
 
@@ -60,15 +60,19 @@ def pool_chunk(job: ChunkJob, start: int, stop: int, layers: tuple[str, ...] | N
     global_input = np.ascontiguousarray(rows["global_input"], dtype=np.float32)
 
     precision = PRECISIONS[job.precision]
+    # Chunks of one extract share a memory footprint per batch, so a batch
+    # size that ran out of GPU memory stays lowered for later chunks here.
+    limit_key = (job.network.sha256, job.network.device, job.layers, job.precision, height, width)
     return pool_positions(
         get_network(job.network),
         binary,
         global_input,
         layers if layers is not None else job.layers,
         job.pooling,
-        job.batch_size,
+        batch_size_limit(limit_key, job.batch_size),
         autocast_dtype=None if precision == torch.float32 else precision,
         describe_row=lambda row: describe_position(store, start + row),
+        on_batch_halved=lambda size: limit_batch_size(limit_key, size),
     )
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from contextlib import AbstractContextManager
 
 import torch
 
 from kgzarr.errors import ConfigError, DeviceUnavailableError
 
-__all__ = ["PRECISIONS", "resolve_device", "resolve_precision"]
+__all__ = ["PRECISIONS", "resolve_device", "resolve_precision", "autocast"]
 
 # Precision name -> torch dtype of the network's weights and inputs.
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -51,3 +53,14 @@ def resolve_precision(precision: str, device: str) -> torch.dtype:
             "use --precision fp32 or --device cuda"
         )
     return PRECISIONS[precision]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager[object]:
+    """Return ``torch.autocast`` to ``dtype`` on ``device``, or a context that changes nothing for ``None``.
+
+    Under autocast, convolutions and matrix products run in ``dtype``;
+    PyTorch's autocast op lists decide which other ops do.
+    """
+    if dtype is None or dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -7,8 +7,9 @@ Steps:
    chunk the store does not contain yet, all requested layers in the same
    forward pass.
 3. Compute column statistics as Dask reductions over the stored values.
-4. Stream ``pooled_<layer>.npy`` chunk by chunk, then write the meta and
-   the position index.
+4. Stream ``pooled_<layer>.npy`` chunk by chunk, then write the position
+   index and the meta, all in a staging folder, and move them into place
+   together (see :mod:`kgzarr.extraction.outputs`).
 """
 
 from __future__ import annotations
@@ -21,21 +22,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import dask
 import zarr
 
 from kgzarr.data.lock import StoreLock
-from kgzarr.data.store import PositionsStore
-from kgzarr.errors import ConfigError, ConstantColumnError
+from kgzarr.data.store import PositionsStore, find_changed_sources
+from kgzarr.errors import ConfigError, ConstantColumnError, SourceChangedError
 from kgzarr.extraction.chunks import ChunkJob
+from kgzarr.extraction.cluster import open_scheduler
 from kgzarr.extraction.device import resolve_device, resolve_precision
 from kgzarr.extraction.meta import LayerResult, RunSettings, build_meta
 from kgzarr.extraction.outputs import (
     CSV_NAME,
     INDEX_NAME,
     META_NAME,
+    StagedOutputs,
     check_outputs_absent,
     npy_name,
+    recover_staged_outputs,
     write_json,
     write_npy_blocks,
     write_pos_index,
@@ -50,7 +53,7 @@ from kgzarr.extraction.pipeline import (
 )
 from kgzarr.extraction.pooling import parse_pooling
 from kgzarr.extraction.raw import RawArray, prepare_raw, write_raw_chunk
-from kgzarr.extraction.scheduling import SchedulerChoice, choose_scheduler, run_tasks
+from kgzarr.extraction.scheduling import SchedulerChoice, run_tasks
 from kgzarr.extraction.selection import read_layer_selection
 from kgzarr.extraction.stats import column_stats
 from kgzarr.extraction.transforms import ColumnTransform, apply_nonneg, check_modes, plan_offsets, plan_transform
@@ -119,13 +122,17 @@ def extract(
     positions_dir: str | os.PathLike[str] | None = None,
     board_size: int | None = None,
     progress: ProgressCallback | None = None,
+    allow_changed_sources: bool = False,
 ) -> ExtractReport:
     """Extract pooled activations of ``layers`` for every store row into ``out``.
 
     Without ``store``, ``positions_dir`` is ingested into ``<out>/positions.zarr``
     (an up-to-date store there is reused). Without ``layers``, the layer comes
     from ``layer_selection`` (default ``./layer_selection.yml``).
-    ``progress(rows_done, rows_total)`` follows the forward pass.
+    ``progress(rows_done, rows_total)`` follows the forward pass. A source
+    file that changed since ingest raises SourceChangedError, because the
+    position index would name rows that file no longer holds, unless
+    ``allow_changed_sources``; missing source files are logged only.
     """
     started = time.perf_counter()
     check_modes(nonneg, scale)
@@ -137,18 +144,20 @@ def extract(
 
     out_path = Path(out)
     names = [npy_name(layer) for layer in requested] + [META_NAME, INDEX_NAME, CSV_NAME]
+    recover_staged_outputs(out_path)
     check_outputs_absent(out_path, names, overwrite)
 
     positions = _open_store(store, positions_dir, board_size, out_path)
     if positions.num_rows == 0:
         raise ConfigError(f"store {positions.url} has no positions; ingest self-play files into it first")
+    _check_sources(positions, allow_changed_sources)
     net = load_network(model, device)
     plans = plan_layers(net, requested, positions.tensor_size[0])
     check_pooling_fits(positions, pooling_mode)
-    choice = choose_scheduler(scheduler, device)
 
     rows_per_chunk = check_chunk_rows(chunk_rows or positions.chunk_rows)
-    with StoreLock(positions.url):
+    network = network_ref(net, device)
+    with StoreLock(positions.url, command="extract"), open_scheduler(scheduler, device, network) as choice:
         targets = [
             prepare_raw(
                 positions,
@@ -165,7 +174,7 @@ def extract(
         tasks = _chunk_tasks(targets)
         job = ChunkJob(
             positions.url,
-            network_ref(net, device),
+            network,
             tuple(plan.canonical for plan in plans),
             pooling_mode,
             batch_size,
@@ -174,15 +183,16 @@ def extract(
         )
         forward_rows = _compute_missing(job, tasks, targets, choice, progress)
 
-    out_path.mkdir(parents=True, exist_ok=True)
-    results = [_write_layer(out_path, plan, target, nonneg, scale, strict) for plan, target in zip(plans, targets)]
-    _write_index(out_path, positions)
+    with StagedOutputs(out_path) as staged:
+        results = [_write_layer(staged, plan, target, nonneg, scale, strict) for plan, target in zip(plans, targets)]
+        _write_index(staged, positions)
 
-    seconds = time.perf_counter() - started
-    settings = RunSettings(
-        pooling_mode, batch_size, device, precision, choice.name, seconds, forward_rows, positions.num_rows - forward_rows
-    )
-    write_json(out_path / META_NAME, build_meta(net, positions, results, settings))
+        seconds = time.perf_counter() - started
+        settings = RunSettings(
+            pooling_mode, batch_size, device, precision, choice.name, seconds, forward_rows, positions.num_rows - forward_rows
+        )
+        write_json(staged.path(META_NAME), build_meta(net, positions, results, settings))
+        staged.commit()
 
     report = ExtractReport(
         out=out_path,
@@ -257,9 +267,7 @@ def _compute_missing(
     progress: ProgressCallback | None,
 ) -> int:
     """Run the chunk tasks; return the rows passed through the network."""
-    delayed = [
-        dask.delayed(write_raw_chunk, pure=False, traverse=False)(job, lacking, index) for lacking, index in tasks
-    ]
+    calls = [(write_raw_chunk, (job, lacking, index)) for lacking, index in tasks]
     total = _missing_rows(targets)
     done = 0
 
@@ -271,7 +279,7 @@ def _compute_missing(
 
     if progress is not None:
         progress(0, total)
-    results = run_tasks(delayed, choice, report_chunk)
+    results = run_tasks(calls, choice, report_chunk)
     logger.info("forward pass: %d rows in %d chunk tasks", sum(results), len(tasks))
     return int(sum(results))
 
@@ -286,7 +294,27 @@ def _missing_rows(targets: Sequence[RawArray]) -> int:
     return rows
 
 
-def _write_layer(out: Path, plan: LayerPlan, target: RawArray, nonneg: str, scale: str, strict: bool) -> LayerResult:
+def _check_sources(positions: PositionsStore, allow_changed: bool) -> None:
+    changed, missing = find_changed_sources(positions)
+    if missing:
+        logger.warning(
+            "%d source files of %s are missing (first: %s); pos_index_to_npz.txt still names them",
+            len(missing), positions.url, missing[0],
+        )
+    if not changed:
+        return
+    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    if allow_changed:
+        logger.warning("%d source files changed since ingest (%s); extracting anyway as asked", len(changed), shown)
+        return
+    raise SourceChangedError(
+        f"{positions.url}: {len(changed)} source files changed since ingest ({shown}), so the position index would "
+        f"name rows those files no longer hold; run 'kgzarr ingest {positions.ingest_root} --store {positions.url} "
+        "--replace' to ingest the new content, or pass --allow-changed-sources to extract the stored rows anyway"
+    )
+
+
+def _write_layer(staged: StagedOutputs, plan: LayerPlan, target: RawArray, nonneg: str, scale: str, strict: bool) -> LayerResult:
     raw = target.values()
     raw_stats = column_stats(raw, scheduler="threads")
     offsets = plan_offsets(nonneg, raw_stats)
@@ -296,7 +324,7 @@ def _write_layer(out: Path, plan: LayerPlan, target: RawArray, nonneg: str, scal
 
     stored = zarr.open_array(target.store_url, path=f"{target.path}/values", mode="r")
     blocks = ((start, transform.apply(stored[start:stop])) for start, stop in target.bounds)
-    write_npy_blocks(out / npy_name(plan.requested), (target.num_rows, transform.out_columns), blocks)
+    write_npy_blocks(staged.path(npy_name(plan.requested)), (target.num_rows, transform.out_columns), blocks)
     return LayerResult(plan, raw_stats, transform, target.path)
 
 
@@ -316,12 +344,14 @@ def _check_zero_columns(plan: LayerPlan, transform: ColumnTransform, strict: boo
     )
 
 
-def _write_index(out: Path, positions: PositionsStore) -> None:
+def _write_index(staged: StagedOutputs, positions: PositionsStore) -> None:
     rows = positions.read_rows(0, positions.num_rows, names=("file_index", "source_row", "board_x", "board_y"))
     # Path joining, as the step-3 script built its paths from the positions folder.
     root = positions.ingest_root
     npz_paths = [_source_path(root, entry["path"]) for entry in positions.files]
-    write_pos_index(out, npz_paths, rows["file_index"], rows["source_row"], rows["board_x"], rows["board_y"])
+    folder = staged.path(INDEX_NAME).parent
+    staged.path(CSV_NAME)
+    write_pos_index(folder, npz_paths, rows["file_index"], rows["source_row"], rows["board_x"], rows["board_y"])
 
 
 def _source_path(root: str, relative: str) -> str:

@@ -6,6 +6,9 @@
 - ``"threads"``, ``"processes"``, ``"sync"``: Dask's local schedulers.
 - a ``distributed.Client``: its workers run the tasks.
 
+``local:N`` and scheduler addresses (``tcp://host:8786``) become a Client in
+:mod:`kgzarr.extraction.cluster`, which then calls :func:`choose_scheduler`.
+
 Each task sets ``torch.set_num_threads`` to :attr:`SchedulerChoice.torch_threads`,
 so that workers × torch threads stays close to the CPU cores of a machine.
 """
@@ -14,26 +17,34 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dask
+import dask.system
 from dask.callbacks import Callback
-from dask.delayed import Delayed
 
-from kgzarr.errors import ConfigError
+from kgzarr.errors import ConfigError, KgzarrError
 
-__all__ = ["SchedulerChoice", "choose_scheduler", "run_tasks"]
+__all__ = ["SchedulerChoice", "TaskCall", "choose_scheduler", "is_client", "run_tasks", "SCHEDULER_CHOICES"]
 
 logger = logging.getLogger(__name__)
 
 LOCAL_SCHEDULERS = ("threads", "processes", "sync")
 
+# Every form of the scheduler option, for error messages.
+SCHEDULER_CHOICES = "threads, processes, sync, local:N, a scheduler address such as tcp://host:8786, or a distributed.Client"
+
+# A chunk task: the function and its positional arguments.
+TaskCall = tuple[Callable[..., Any], tuple[Any, ...]]
+
 
 @dataclass(frozen=True)
 class SchedulerChoice:
-    """Scheduler settings of an extract; ``scheduler`` is passed to ``dask.compute``."""
+    """Scheduler settings of an extract; ``scheduler`` is passed to ``dask.compute``, or is the Client."""
 
     name: str
     scheduler: Any
@@ -49,21 +60,16 @@ class SchedulerChoice:
 
 
 def choose_scheduler(scheduler: Any, device: str) -> SchedulerChoice:
-    """Resolve the ``scheduler`` option into a :class:`SchedulerChoice`."""
+    """Resolve a local scheduler name or a ``distributed.Client`` into a :class:`SchedulerChoice`."""
     cores = os.cpu_count() or 1
     if scheduler is None:
         scheduler = "threads"
 
-    if isinstance(scheduler, str):
-        if scheduler not in LOCAL_SCHEDULERS:
-            raise ConfigError(
-                f"invalid scheduler {scheduler!r}; use threads, processes, sync or pass a distributed.Client"
-            )
+    if isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS:
         return _local_choice(scheduler, cores, device)
-
-    if _is_client(scheduler):
-        return _client_choice(scheduler, device)
-    raise ConfigError(f"invalid scheduler {scheduler!r}; use threads, processes, sync or pass a distributed.Client")
+    if is_client(scheduler):
+        return _client_choice(scheduler)
+    raise ConfigError(f"invalid scheduler {scheduler!r}; use {SCHEDULER_CHOICES}")
 
 
 def _local_choice(name: str, cores: int, device: str) -> SchedulerChoice:
@@ -75,18 +81,33 @@ def _local_choice(name: str, cores: int, device: str) -> SchedulerChoice:
     return SchedulerChoice(name, name, workers, max(1, cores // workers))
 
 
-def _client_choice(client: Any, device: str) -> SchedulerChoice:
-    info = client.scheduler_info()
-    workers = info.get("workers", {})
-    threads = sum(worker.get("nthreads", 1) for worker in workers.values()) or 1
-    # NOTE: this assumes that every worker host has as many cores as this
-    # machine, so a heterogeneous cluster gets a rough thread budget.
-    cores = os.cpu_count() or 1
-    per_host_threads = max(1, threads // max(1, len({worker.get("host") for worker in workers.values()})))
-    return SchedulerChoice("distributed", client, threads, max(1, cores // per_host_threads))
+def _client_choice(client: Any) -> SchedulerChoice:
+    workers = client.scheduler_info()["workers"]
+    if not workers:
+        logger.info("waiting for a Dask worker to join the scheduler at %s", client.scheduler.address)
+        client.wait_for_workers(1)
+        workers = client.scheduler_info()["workers"]
+
+    threads = sum(worker.get("nthreads", 1) for worker in workers.values())
+    cores = client.run(_usable_cores)
+    host_threads: dict[str, int] = defaultdict(int)
+    host_cores: dict[str, int] = {}
+    for address, worker in workers.items():
+        host_threads[worker["host"]] += worker.get("nthreads", 1)
+        host_cores[worker["host"]] = cores.get(address, 1)
+    # NOTE: sized for the workers present now; workers that join later (an
+    # adaptive dask-jobqueue cluster) get the same count whatever their cores.
+    torch_threads = min(max(1, host_cores[host] // host_threads[host]) for host in host_threads)
+    return SchedulerChoice("distributed", client, threads, torch_threads)
 
 
-def _is_client(value: Any) -> bool:
+def _usable_cores() -> int:
+    """Return the cores this process may use, counting CPU affinity and cgroup quotas (Dask's count)."""
+    return int(dask.system.CPU_COUNT)
+
+
+def is_client(value: Any) -> bool:
+    """Return True when ``value`` is a ``distributed.Client``."""
     try:
         from distributed import Client
     except ImportError:  # distributed is a dependency, but keep local runs working without it
@@ -95,33 +116,83 @@ def _is_client(value: Any) -> bool:
 
 
 def run_tasks(
-    tasks: Sequence[Delayed],
+    calls: Sequence[TaskCall],
     choice: SchedulerChoice,
     on_done: Callable[[int, Any], None],
 ) -> list[Any]:
-    """Compute ``tasks``, calling ``on_done(index, result)`` as each one finishes; return the results."""
-    if not tasks:
+    """Run each ``(function, args)`` as a task, calling ``on_done(index, result)`` as each one finishes.
+
+    Returns the results in the order of ``calls``. The first task that raises
+    stops the run with its error: the scheduler starts no further tasks.
+    """
+    if not calls:
         return []
     if choice.name == "distributed":
-        return _run_on_client(tasks, choice.scheduler, on_done)
+        return _run_on_client(calls, choice.scheduler, on_done)
 
+    tasks = [dask.delayed(function, pure=False, traverse=False)(*args) for function, args in calls]
     index_of = {task.key: index for index, task in enumerate(tasks)}
     with _DoneCallback(index_of, on_done):
         kwargs = {"num_workers": choice.workers} if choice.name != "sync" else {}
         return list(dask.compute(*tasks, scheduler=choice.scheduler, **kwargs))
 
 
-def _run_on_client(tasks: Sequence[Delayed], client: Any, on_done: Callable[[int, Any], None]) -> list[Any]:
+@dataclass(frozen=True)
+class TaskError:
+    """A kgzarr error raised inside a distributed task, sent back as the task's result."""
+
+    error: KgzarrError
+
+
+def call_returning_errors(function: Callable[..., Any], *args: Any) -> Any:
+    """Call ``function``; return a kgzarr error it raises as a :class:`TaskError` instead of raising it.
+
+    A kgzarr error is a complete report (bad data, a NaN), not a crash, so it
+    travels back as a value: the worker does not log a traceback for it and
+    the client raises it once.
+    """
+    try:
+        return function(*args)
+    except KgzarrError as exc:
+        return TaskError(exc)
+
+
+def _run_on_client(calls: Sequence[TaskCall], client: Any, on_done: Callable[[int, Any], None]) -> list[Any]:
     from distributed import as_completed
 
-    futures = client.compute(list(tasks))
+    run_id = uuid.uuid4().hex[:8]
+    futures = [
+        client.submit(call_returning_errors, function, *args, key=f"{function.__name__}-{run_id}-{index}", pure=False)
+        for index, (function, args) in enumerate(calls)
+    ]
     index_of = {future.key: index for index, future in enumerate(futures)}
     results: list[Any] = [None] * len(futures)
-    for future in as_completed(futures):
-        index = index_of[future.key]
-        results[index] = future.result()
-        on_done(index, results[index])
+    try:
+        for future in as_completed(futures):
+            index = index_of[future.key]
+            results[index] = _result_of(future)
+            on_done(index, results[index])
+    finally:
+        # On success this cancels nothing; on an error it stops the tasks that have not run.
+        client.cancel([future for future in futures if not future.done()])
     return results
+
+
+def _result_of(future: Any) -> Any:
+    from distributed import KilledWorker
+
+    try:
+        result = future.result()
+    except KilledWorker as exc:
+        logger.error(
+            "task %s was running on %d workers that died; a worker probably ran out of memory: "
+            "lower --chunk-rows or --batch-size, or give each worker more memory",
+            future.key, exc.allowed_failures + 1,
+        )
+        raise
+    if isinstance(result, TaskError):
+        raise result.error
+    return result
 
 
 class _DoneCallback(Callback):

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from kgzarr.config import describe_yaml_error
 from kgzarr.errors import LayerSelectionError
 
 __all__ = ["LayerSelection", "read_layer_selection", "parse_layer_shape"]
@@ -88,7 +89,9 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise LayerSelectionError(f"{path} is not valid YAML ({exc}); fix the file or pass --layer NAME") from exc
+        raise LayerSelectionError(
+            f"{path} is not valid YAML ({describe_yaml_error(exc)}); fix the file or pass --layer NAME"
+        ) from exc
 
     if not isinstance(document, dict):
         raise LayerSelectionError(

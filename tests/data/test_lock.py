@@ -48,7 +48,7 @@ def test_second_writer_fails_at_once(holder) -> None:
 
 def test_ingest_blocked_by_holder(holder, make_folder) -> None:
     store, _ = holder
-    with pytest.raises(StoreLockedError, match="locked by process"):
+    with pytest.raises(StoreLockedError, match=r"locked by kgzarr \(process"):
         ingest(make_folder([3]), store)
     assert not Path(store).exists()
 
