@@ -15,12 +15,17 @@ $(BIN)/kgzarr: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@# A torch wheel already on this machine (pip's find-links) needs no download;
 	@# otherwise take the CPU build unless an NVIDIA driver is present.
-	$(BIN)/python -m pip install --no-index "torch==$(TORCH_VERSION)" 2>/dev/null \
-	  || { if command -v nvidia-smi >/dev/null 2>&1; then \
-	         $(BIN)/python -m pip install "torch>=2.2"; \
-	       else \
-	         $(BIN)/python -m pip install "torch>=2.2" --index-url $(TORCH_CPU_INDEX); \
-	       fi; }
+	@if $(BIN)/python -m pip download --quiet --no-deps --no-index -d $(VENV)/torch-probe "torch==$(TORCH_VERSION)" >/dev/null 2>&1; then \
+	  echo "installing the torch $(TORCH_VERSION) wheel found on this machine"; \
+	  $(BIN)/python -m pip install "torch==$(TORCH_VERSION)"; \
+	elif command -v nvidia-smi >/dev/null 2>&1; then \
+	  echo "NVIDIA driver found: installing torch with CUDA from PyPI"; \
+	  $(BIN)/python -m pip install "torch>=2.2"; \
+	else \
+	  echo "no NVIDIA driver found: installing the CPU-only build of torch"; \
+	  $(BIN)/python -m pip install "torch>=2.2" --index-url $(TORCH_CPU_INDEX); \
+	fi
+	rm -rf $(VENV)/torch-probe
 	$(BIN)/python -m pip install -e ".[test]"
 	touch $@
 

@@ -80,7 +80,8 @@ def _add_ingest(commands: argparse._SubParsersAction, common: argparse.ArgumentP
         type=int,
         metavar="L",
         help="expected tensor side length L (points per row of the input planes); for SGF input, the tensor "
-        "size to featurize into; default: taken from the data (SGF: 19)",
+        "size to featurize into, boards up to LxL in its top-left corner (default: taken from the data or the "
+        "store; SGF into a new store: 19)",
     )
     sub.add_argument(
         "--chunk-rows",
@@ -164,15 +165,16 @@ def _add_extract(commands: argparse._SubParsersAction, common: argparse.Argument
             "pos_index_to_npz.txt and pos_index.csv. Raw pooled values are kept in the store, so a second "
             "extract with other --nonneg/--scale settings runs no forward pass.\n\n"
             "The command line of ai_go_explain's extract_pooled_activations.py also works: "
-            "--positions-dir DIR --model-path FILE [--board-size 7] ingests DIR into DIR/.kgzarr.zarr "
-            "(or reuses it) and reads the layer from ./layer_selection.yml."
+            "--positions-dir DIR --model-path FILE [--board-size 7] ingests DIR into OUT/positions.zarr "
+            "(or reuses that store, adding only new files) and reads the layer from ./layer_selection.yml."
         ),
     )
     source = sub.add_argument_group("input")
     source.add_argument("--store", help="path or fsspec URL of a positions store made by 'kgzarr ingest'")
-    source.add_argument("--positions-dir", metavar="DIR", help="self-play folder to ingest first (into DIR/.kgzarr.zarr unless --store is given)")
+    source.add_argument("--positions-dir", metavar="DIR", help="self-play folder to ingest first (into OUT/positions.zarr unless --store is given)")
     source.add_argument("--model", "--model-path", dest="model", metavar="FILE", help="KataGo network file (.bin.gz, .bin, .txt.gz, .txt)")
-    source.add_argument("--board-size", type=int, metavar="L", help="with --positions-dir: expected tensor side length")
+    source.add_argument("--board-size", type=int, metavar="L", help="with --positions-dir: expected tensor side length "
+                        "(default: taken from the data)")
     layer = sub.add_argument_group("layer")
     layer.add_argument("--layer", dest="layers", action="append", metavar="NAME",
                        help="layer to capture; repeat for several layers in one forward pass (see 'kgzarr layers')")
@@ -192,9 +194,12 @@ def _add_extract(commands: argparse._SubParsersAction, common: argparse.Argument
     out = sub.add_argument_group("output")
     out.add_argument("--pooling", metavar="MODE", help="mean, max, mean-max or grid:K, always over on-board points (default: mean)")
     out.add_argument("--nonneg", choices=("shift", "clip", "split", "none"),
-                     help="make columns non-negative: shift subtracts a negative column minimum, clip sets negatives to 0, "
+                     help="make columns non-negative: shift subtracts each column's minimum from it when any value "
+                     "is negative (the ai_go_explain rule), clip sets negatives to 0, "
                      "split keeps positive and negative parts as separate columns, none keeps signs (default: shift)")
-    out.add_argument("--scale", choices=("max", "std", "none"), help="divide each column by its maximum or standard deviation (default: max)")
+    out.add_argument("--scale", choices=("max", "std", "none"),
+                     help="divide each column by its maximum (values end in [0, 1]) or by its standard deviation "
+                     "(values can exceed 1) (default: max)")
     out.add_argument("--strict", action="store_true", default=None, help="fail when a column is constant instead of keeping it as zeros")
     out.add_argument("--out", "--output-dir", dest="out", metavar="DIR", help=f"output folder (default: {_default('extract', 'out')})")
     out.add_argument("--overwrite", action="store_true", default=None, help="replace existing results in the output folder")

@@ -51,6 +51,9 @@ __all__ = ["IngestReport", "RowBatch", "ingest", "discover_inputs"]
 
 logger = logging.getLogger(__name__)
 
+# Tensor side for SGF games when neither --board-size nor an existing store sets one.
+DEFAULT_SGF_TENSOR_SIDE = 19
+
 NPZ_SUFFIX = ".npz"
 SGF_SUFFIXES = (".sgf", ".sgfs")
 
@@ -592,10 +595,13 @@ def _board_coords(
 
 
 def _read_sgf(item: _Input, options: _Options) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], tuple[str, ...]]:
-    if options.tensor_side is None:
-        raise PositionsFileError(
-            f"{item.path}: SGF input needs the tensor side to featurize into; pass --board-size (for example 19)"
-        )
+    pos_len = options.tensor_side
+    if pos_len is None:
+        # 19x19 tensors hold every board KataGo plays; smaller games waste
+        # space in them but pool to the same values, since pooling covers
+        # on-board points only.
+        pos_len = DEFAULT_SGF_TENSOR_SIDE
+        logger.info("%s: featurizing into %dx%d tensors; pass --board-size to choose another size", item.path, pos_len, pos_len)
     try:
         from kgzarr.data.sgf_source import read_sgf_positions
     except ModuleNotFoundError as exc:
@@ -608,7 +614,7 @@ def _read_sgf(item: _Input, options: _Options) -> tuple[dict[str, np.ndarray], d
             "convert the games to KataGo .npz files first"
         ) from exc
     batch = read_sgf_positions(
-        item.path, pos_len=options.tensor_side, positions=options.sgf_positions, rules=options.sgf_rules, skip_bad=False
+        item.path, pos_len=pos_len, positions=options.sgf_positions, rules=options.sgf_rules, skip_bad=False
     )
     arrays = {key: np.asarray(value) for key, value in batch.arrays.items()}
     coords = {key: np.asarray(value) for key, value in batch.coords.items()}

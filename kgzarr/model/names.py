@@ -275,7 +275,7 @@ class LayerCatalog:
             nearest = self.names()[:3] + ["trunkfinal", "policy", "value"]
         raise LayerNotFoundError(
             f"layer {name!r} not found in network {self.label}; nearest valid names: "
-            f"{', '.join(nearest)}. KataGoNet.layer_names() lists every canonical name"
+            f"{', '.join(nearest)}; run 'kgzarr layers --model FILE' (or KataGoNet.layer_names()) to list them all"
         )
 
     def entry(self, name: str) -> _Entry:
