@@ -124,33 +124,40 @@ def run_pick_layer(settings: dict[str, Any], quiet: bool) -> int:
 
 
 def run_extract(settings: dict[str, Any], quiet: bool) -> int:
+    from kgzarr.extraction.cluster import dashboard_link, open_client
+    from kgzarr.extraction.device import resolve_device
     from kgzarr.extraction.run import extract
 
     if not settings["store"] and not settings["positions_dir"]:
         raise ConfigError("missing --store (or --positions-dir, to ingest a self-play folder first)")
     _require(settings, "model", "--model")
-    with Progress("extract", unit="rows", quiet=quiet) as progress:
-        report = extract(
-            store=settings["store"],
-            model=settings["model"],
-            layers=settings["layers"] or None,
-            layer_selection=settings["layer_selection"],
-            positions_dir=settings["positions_dir"],
-            board_size=settings["board_size"],
-            out=settings["out"],
-            batch_size=settings["batch_size"],
-            chunk_rows=settings["chunk_rows"],
-            device=settings["device"],
-            precision=settings["precision"],
-            pooling=settings["pooling"],
-            nonneg=settings["nonneg"],
-            scale=settings["scale"],
-            strict=settings["strict"],
-            scheduler=settings["scheduler"],
-            overwrite=settings["overwrite"],
-            allow_changed_sources=settings["allow_changed_sources"],
-            progress=progress,
-        )
+    # A local:N cluster or a scheduler address is opened here rather than in
+    # extract(), so that the dashboard address is printed before the run starts.
+    with open_client(settings["scheduler"], resolve_device(settings["device"])) as client:
+        if client is not None:
+            print(f"Dask dashboard: {dashboard_link(client)}")
+        with Progress("extract", unit="rows", quiet=quiet) as progress:
+            report = extract(
+                store=settings["store"],
+                model=settings["model"],
+                layers=settings["layers"] or None,
+                layer_selection=settings["layer_selection"],
+                positions_dir=settings["positions_dir"],
+                board_size=settings["board_size"],
+                out=settings["out"],
+                batch_size=settings["batch_size"],
+                chunk_rows=settings["chunk_rows"],
+                device=settings["device"],
+                precision=settings["precision"],
+                pooling=settings["pooling"],
+                nonneg=settings["nonneg"],
+                scale=settings["scale"],
+                strict=settings["strict"],
+                scheduler=client if client is not None else settings["scheduler"],
+                overwrite=settings["overwrite"],
+                allow_changed_sources=settings["allow_changed_sources"],
+                progress=progress,
+            )
     print(report.summary())
     return 0
 

@@ -6,8 +6,8 @@ for all requested layers. Pooling happens on the device, before the
 (N, columns) result moves to numpy.
 
 On a CUDA device the chunk's planes are copied once into pinned (page-locked)
-host memory, so each batch reaches the GPU by an asynchronous copy, and a
-batch that runs out of GPU memory is retried at half its size (see
+host memory, so each batch reaches the GPU by an asynchronous copy. A batch
+that runs out of GPU memory is retried at half its size (see
 :func:`run_in_batches`) instead of failing the extract.
 """
 

@@ -130,9 +130,9 @@ def extract(
     (an up-to-date store there is reused). Without ``layers``, the layer comes
     from ``layer_selection`` (default ``./layer_selection.yml``).
     ``progress(rows_done, rows_total)`` follows the forward pass. A source
-    file that changed since ingest raises SourceChangedError, because the
-    position index would name rows that file no longer holds, unless
-    ``allow_changed_sources``; missing source files are logged only.
+    file that changed since ingest raises SourceChangedError unless
+    ``allow_changed_sources``, because the position index would name rows
+    that the file no longer contains. Missing source files are only logged.
     """
     started = time.perf_counter()
     check_modes(nonneg, scale)

@@ -168,7 +168,7 @@ def _run_on_client(calls: Sequence[TaskCall], client: Any, on_done: Callable[[in
     index_of = {future.key: index for index, future in enumerate(futures)}
     results: list[Any] = [None] * len(futures)
     try:
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             index = index_of[future.key]
             results[index] = _result_of(future)
             on_done(index, results[index])

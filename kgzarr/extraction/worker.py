@@ -52,7 +52,7 @@ _counters = {"forward_rows": 0, "loads": 0}
 
 @dataclass(frozen=True)
 class NetworkRef:
-    """What a task needs to find or load a network: file path, SHA-256 and torch device.
+    """Reference to a network that tasks find or load by it: file path, SHA-256 and torch device.
 
     ``path`` is absolute, so that worker processes started in another
     folder find the same file.
