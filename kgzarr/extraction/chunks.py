@@ -56,7 +56,7 @@ def pool_chunk(job: ChunkJob, start: int, stop: int, layers: tuple[str, ...] | N
     store = PositionsStore(job.store_url)
     rows = store.read_rows(start, stop, names=("binary_input_packed", "global_input"))
     height, width = store.tensor_size
-    binary = unpack_planes(rows["binary_input_packed"], height, width).astype(np.float32)
+    binary = unpack_planes(rows["binary_input_packed"], height, width)
     global_input = np.ascontiguousarray(rows["global_input"], dtype=np.float32)
 
     precision = PRECISIONS[job.precision]

@@ -45,7 +45,12 @@ def pool_positions(
     describe_row: Callable[[int], str] = lambda row: f"row {row}",
     on_batch_halved: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Return the pooled values of each layer, float32 (N, columns), for float32 NCHW inputs.
+    """Return the pooled values of each layer, float32 (N, columns), for NCHW inputs.
+
+    ``binary_input`` may be uint8 (0/1 planes as unpacked from the store): it
+    is converted to float32 one batch at a time, on the device, which keeps a
+    chunk's float copy of the planes out of memory and sends 4x fewer bytes to
+    a GPU.
 
     ``autocast_dtype`` (bf16 or fp16, CUDA only) runs the network under
     ``torch.autocast``; pooling always runs in float32. A NaN or inf in a
@@ -60,7 +65,7 @@ def pool_positions(
     results: dict[str, np.ndarray] = {}
 
     def pool_rows(start: int, stop: int) -> None:
-        batch_binary = binary[start:stop].to(device, non_blocking=True)
+        batch_binary = binary[start:stop].to(device, non_blocking=True).to(torch.float32)
         batch_global = global_[start:stop].to(device, non_blocking=True)
         pooled = _pool_batch(net, batch_binary, batch_global, layers, pooling, autocast_dtype)
         for layer, values in pooled.items():

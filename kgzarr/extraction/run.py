@@ -15,6 +15,7 @@ Steps:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -155,9 +156,11 @@ def extract(
     plans = plan_layers(net, requested, positions.tensor_size[0])
     check_pooling_fits(positions, pooling_mode)
 
-    rows_per_chunk = check_chunk_rows(chunk_rows or positions.chunk_rows)
+    if chunk_rows is not None:
+        check_chunk_rows(chunk_rows)
     network = network_ref(net, device)
     with StoreLock(positions.url, command="extract"), open_scheduler(scheduler, device, network) as choice:
+        rows_per_chunk = chunk_rows or _default_task_rows(positions.num_rows, positions.chunk_rows, choice.workers)
         targets = [
             prepare_raw(
                 positions,
@@ -282,6 +285,24 @@ def _compute_missing(
     results = run_tasks(calls, choice, report_chunk)
     logger.info("forward pass: %d rows in %d chunk tasks", sum(results), len(tasks))
     return int(sum(results))
+
+
+# Fewest rows a task should carry: below this, per-task costs (opening the
+# store, scheduling, a short forward batch) outweigh the gain from keeping
+# every worker busy (measured in docs/benchmarks.md).
+MIN_TASK_ROWS = 2048
+
+
+def _default_task_rows(num_rows: int, store_chunk_rows: int, workers: int) -> int:
+    """Return rows per task: the store's chunk, split so each worker gets about two tasks on small stores.
+
+    One task per store chunk leaves workers idle when a store has fewer
+    chunks than workers; two tasks per worker also let one task's reading
+    overlap another's forward pass.
+    """
+    wanted = math.ceil(num_rows / (2 * max(1, workers)))
+    rounded = math.ceil(wanted / 256) * 256
+    return min(store_chunk_rows, max(MIN_TASK_ROWS, rounded))
 
 
 def _missing_rows(targets: Sequence[RawArray]) -> int:
