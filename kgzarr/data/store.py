@@ -192,8 +192,18 @@ class PositionsStore:
     @cached_property
     def content_fingerprint(self) -> str:
         """Short hash of the file table and tensor size; it changes whenever rows are added or replaced."""
-        table = [(f["path"], f["sha256"], f["rows"], f["first_row"]) for f in self.files]
-        payload = json.dumps([self.tensor_size, self.num_rows, table], sort_keys=True)
+        return self.prefix_fingerprint(len(self.files))
+
+    def prefix_fingerprint(self, num_files: int) -> str:
+        """Return the content fingerprint the store had when it held only its first ``num_files`` files.
+
+        Ingest only appends, so a store that grew still has its earlier
+        fingerprint as a prefix; a store whose early files were replaced does not.
+        """
+        files = self.files[:num_files]
+        table = [(f["path"], f["sha256"], f["rows"], f["first_row"]) for f in files]
+        rows = files[-1]["first_row"] + files[-1]["rows"] if files else 0
+        payload = json.dumps([self.tensor_size, rows, table], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def array(self, name: str) -> zarr.Array:

@@ -8,8 +8,10 @@ Layout inside the store::
 
 ``grid:K`` is spelled ``grid-K`` in the path, and reduced precisions add a
 suffix (``mean.bf16``) because their values differ from fp32 ones. The group
-attrs record the store's content fingerprint: when rows are added or
-replaced, the old values no longer match and are computed again.
+attrs record the store's content fingerprint and file count. When files
+are appended to the store, the values of the earlier rows stay valid: the
+arrays grow and only the new rows (and a partial last chunk) are computed.
+When files are replaced, every value is computed again.
 
 A task writes its chunk of ``values`` first and its ``chunk_done`` flag
 second, so an interrupted extract resumes with the chunks whose flag is
@@ -95,10 +97,11 @@ def prepare_raw(
         "precision": precision,
         "content_fingerprint": store.content_fingerprint,
         "rows": store.num_rows,
+        "files": len(store.files),
         "columns": columns,
     }
 
-    group = _open_matching(store.url, path, attrs)
+    group = _open_matching(store, path, attrs)
     if group is None:
         group = _create(store.url, path, attrs, chunk_rows, columns)
 
@@ -108,18 +111,58 @@ def prepare_raw(
     return RawArray(store.url, path, canonical_layer, rows_per_chunk, store.num_rows, columns, missing)
 
 
-def _open_matching(url: str, path: str, attrs: dict[str, Any]) -> zarr.Group | None:
+# Attrs that change when files are appended to the store; see _grow.
+_GROWTH_KEYS = {"content_fingerprint", "rows", "files"}
+
+
+def _open_matching(store: PositionsStore, path: str, attrs: dict[str, Any]) -> zarr.Group | None:
     try:
-        group = zarr.open_group(url, path=path, mode="r+")
+        group = zarr.open_group(store.url, path=path, mode="r+")
     except FileNotFoundError:
         return None
 
     stored = dict(group.attrs)
     stale = [key for key, value in attrs.items() if key != "model_name" and stored.get(key) != value]
-    if stale or "chunk_done" not in group or "values" not in group:
-        logger.info("raw pooled values at %s/%s are stale (%s differ); computing them again", url, path, ", ".join(stale))
-        return None
-    return group
+    if "chunk_done" not in group or "values" not in group:
+        stale.append("arrays")
+    if not stale:
+        return group
+    if set(stale) <= _GROWTH_KEYS and _grew_from(store, stored) and _chunks_align(group):
+        _grow(group, attrs)
+        return group
+    logger.info("raw pooled values at %s/%s are stale (%s differ); computing them again", store.url, path, ", ".join(stale))
+    return None
+
+
+def _grew_from(store: PositionsStore, stored: dict[str, Any]) -> bool:
+    old_files = stored.get("files")
+    if not isinstance(old_files, int) or not 0 < old_files <= len(store.files):
+        return False
+    return store.prefix_fingerprint(old_files) == stored.get("content_fingerprint")
+
+
+def _chunks_align(group: zarr.Group) -> bool:
+    # A store smaller than one task chunk got a shorter Zarr chunk; after
+    # growth two tasks could then write one Zarr chunk, so such a group is
+    # computed again instead.
+    return int(group["values"].chunks[0]) == int(group.attrs["chunk_rows"])
+
+
+def _grow(group: zarr.Group, attrs: dict[str, Any]) -> None:
+    """Extend the raw arrays to the store's new row count, keeping the chunks already computed."""
+    old_rows = int(group.attrs["rows"])
+    new_rows = int(attrs["rows"])
+    chunk_rows = int(group.attrs["chunk_rows"])
+    values = group["values"]
+    done = group["chunk_done"]
+
+    values.resize((new_rows, values.shape[1]))
+    done.resize((len(chunk_bounds(new_rows, chunk_rows)),))
+    if old_rows % chunk_rows:
+        # The old last chunk was short; it now has rows to add.
+        done[old_rows // chunk_rows] = 0
+    group.attrs.update({key: attrs[key] for key in _GROWTH_KEYS})
+    logger.info("store grew from %d to %d rows; keeping the raw pooled values of the first %d", old_rows, new_rows, old_rows)
 
 
 def _create(url: str, path: str, attrs: dict[str, Any], chunk_rows: int, columns: int) -> zarr.Group:

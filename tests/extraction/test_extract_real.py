@@ -133,3 +133,25 @@ def test_exact_rows_then_reuse(selfplay_store: str, v8_model: Path, tmp_path: Pa
     np.testing.assert_allclose(
         np.load(tmp_path / "b" / "pooled_rconv1.out.npy").std(axis=0), np.ones(96), rtol=1e-4
     )
+
+
+def test_grown_store_computes_new_rows(shared_data: Path, tiny_model: Path, tmp_path: Path) -> None:
+    """Pins a store that grew by new self-play files being run through the network from scratch."""
+    store = str(tmp_path / "grow.zarr")
+    kgzarr.ingest(shared_data / "selfplay7", store, chunk_rows=512)
+    options = {"model": tiny_model, "layers": ["rconv2.out"], "nonneg": "none", "scale": "none", "chunk_rows": 512}
+    first = kgzarr.extract(store=store, out=tmp_path / "first", **options)
+
+    kgzarr.ingest([shared_data / "selfplay7", shared_data / "selfplay_mixed"], store)
+    grown = kgzarr.extract(store=store, out=tmp_path / "grown", **options)
+
+    fresh_store = str(tmp_path / "fresh.zarr")
+    kgzarr.ingest([shared_data / "selfplay7", shared_data / "selfplay_mixed"], fresh_store, chunk_rows=512)
+    fresh = kgzarr.extract(store=fresh_store, out=tmp_path / "fresh", **options)
+    old_rows = first.rows
+    partial_chunk_rows = old_rows % 512
+    assert grown.rows == fresh.rows
+    assert grown.forward_rows == grown.rows - old_rows + partial_chunk_rows
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "grown" / "pooled_rconv2.out.npy"), np.load(tmp_path / "fresh" / "pooled_rconv2.out.npy")
+    )
