@@ -242,8 +242,8 @@ def _files_of(item: str, include_sgf: bool) -> list[str]:
 
 
 def _raise_unreadable(exc: OSError) -> None:
-    # os.walk skips folders it cannot list unless told otherwise, which would
-    # silently leave their files out of the store.
+    # Without an onerror callback os.walk skips folders it cannot list, which
+    # would silently leave their files out of the store.
     raise PositionsFolderError(
         f"{exc.filename}: positions folder cannot be read ({exc.strerror}); check its permissions"
     ) from exc

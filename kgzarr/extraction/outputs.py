@@ -79,7 +79,13 @@ def npy_name(layer: str) -> str:
 
 
 def check_outputs_absent(out: Path, names: Iterable[str], overwrite: bool) -> None:
-    """Raise OutputExistsError when any result file exists in ``out`` and ``overwrite`` is false."""
+    """Raise OutputExistsError when any result file exists in ``out`` and ``overwrite`` is false.
+
+    An ``out`` that exists but is not a folder raises OutputExistsError even
+    with ``overwrite``, before any forward pass runs.
+    """
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"output folder {out} exists but is not a folder; choose another --out")
     if overwrite:
         return
     present = sorted(name for name in names if (out / name).exists())
