@@ -54,6 +54,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "scheduler": None,
         "overwrite": False,
         "allow_changed_sources": False,
+        "compile_blocks": False,
     },
     "layers": {
         "model": None,
@@ -93,6 +94,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "strict": (bool,),
     "overwrite": (bool,),
     "allow_changed_sources": (bool,),
+    "compile_blocks": (bool,),
     "json": (bool,),
 }
 

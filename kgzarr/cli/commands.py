@@ -156,6 +156,7 @@ def run_extract(settings: dict[str, Any], quiet: bool) -> int:
                 scheduler=client if client is not None else settings["scheduler"],
                 overwrite=settings["overwrite"],
                 allow_changed_sources=settings["allow_changed_sources"],
+                compile_blocks=settings["compile_blocks"],
                 progress=progress,
             )
     print(report.summary())

@@ -186,6 +186,14 @@ def _add_extract(commands: argparse._SubParsersAction, common: argparse.Argument
     run.add_argument("--device", metavar="DEV", help=f"torch device: auto, cpu, cuda or cuda:N (default: {_default('extract', 'device')})")
     run.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="arithmetic precision; bf16 and fp16 only on a GPU (default: fp32)")
     run.add_argument(
+        "--compile",
+        dest="compile_blocks",
+        action="store_true",
+        default=None,
+        help="run the trunk blocks through torch.compile: about 1.3x faster on CPU for large runs, after "
+        "6-30 s of compiling in each worker process (default: off)",
+    )
+    run.add_argument(
         "--scheduler",
         metavar="NAME",
         help="Dask scheduler: threads, processes, sync, local:N (a LocalCluster of N worker processes) or a "

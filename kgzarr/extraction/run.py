@@ -124,6 +124,7 @@ def extract(
     board_size: int | None = None,
     progress: ProgressCallback | None = None,
     allow_changed_sources: bool = False,
+    compile_blocks: bool = False,
 ) -> ExtractReport:
     """Extract pooled activations of ``layers`` for every store row into ``out``.
 
@@ -134,6 +135,9 @@ def extract(
     file that changed since ingest raises SourceChangedError unless
     ``allow_changed_sources``, because the position index would name rows
     that the file no longer contains. Missing source files are only logged.
+    ``compile_blocks`` runs the trunk blocks through ``torch.compile`` in
+    every worker: faster on large runs, but compiling takes seconds to a
+    minute per process, so it is off by default.
     """
     started = time.perf_counter()
     check_modes(nonneg, scale)
@@ -158,7 +162,7 @@ def extract(
 
     if chunk_rows is not None:
         check_chunk_rows(chunk_rows)
-    network = network_ref(net, device)
+    network = network_ref(net, device, compiled=compile_blocks)
     with StoreLock(positions.url, command="extract"), open_scheduler(scheduler, device, network) as choice:
         rows_per_chunk = chunk_rows or _default_task_rows(positions.num_rows, positions.chunk_rows, choice.workers)
         targets = [

@@ -15,6 +15,8 @@ threaded scheduler runs several tasks of one process at once.
 
 from __future__ import annotations
 
+import copy
+
 import logging
 import os
 import threading
@@ -61,23 +63,32 @@ class NetworkRef:
     path: str | None
     sha256: str
     device: str
+    # Trunk blocks passed through torch.compile (see KataGoNet.compile_blocks).
+    compiled: bool = False
 
 
-def network_ref(net: KataGoNet, device: str) -> NetworkRef:
+def network_ref(net: KataGoNet, device: str, compiled: bool = False) -> NetworkRef:
     """Describe a loaded network for tasks, and cache it in this process for ``device``."""
     path = None if net.path is None else os.path.abspath(net.path)
-    ref = NetworkRef(path, net.sha256, device)
-    cache_network(net, device)
+    ref = NetworkRef(path, net.sha256, device, compiled)
+    cache_network(net, device, compiled)
     return ref
 
 
-def cache_network(net: KataGoNet, device: str) -> None:
-    """Keep ``net`` (moved to ``device`` when it lives elsewhere) for tasks in this process."""
+def cache_network(net: KataGoNet, device: str, compiled: bool = False) -> None:
+    """Keep ``net`` (moved to ``device`` when it lives elsewhere) for tasks in this process.
+
+    With ``compiled``, the cache keeps a compiled copy, so the caller's
+    network object stays as it was.
+    """
     with _lock:
-        key = (net.sha256, device)
+        key = (net.sha256, device, compiled)
         if key not in _networks:
             same_device = _device_of(net) == ("cuda:0" if device == "cuda" else device)
-            _networks[key] = net if same_device else _moved(net, device)
+            cached = net if same_device else _moved(net, device)
+            if compiled:
+                cached = copy.deepcopy(cached).compile_blocks()
+            _networks[key] = cached
 
 
 def get_network(ref: NetworkRef, worker_name: object = None) -> KataGoNet:
@@ -86,7 +97,7 @@ def get_network(ref: NetworkRef, worker_name: object = None) -> KataGoNet:
     ``worker_name`` is the distributed worker's name (see :func:`local_device`);
     by default it is that of the worker running the current task, if any.
     """
-    key = (ref.sha256, ref.device)
+    key = (ref.sha256, ref.device, ref.compiled)
     with _lock:
         net = _networks.get(key)
         if net is None:
@@ -98,7 +109,7 @@ def get_network(ref: NetworkRef, worker_name: object = None) -> KataGoNet:
 def drop_network(ref: NetworkRef) -> None:
     """Forget this process's copy of the network for ``ref``, so its memory can be freed."""
     with _lock:
-        _networks.pop((ref.sha256, ref.device), None)
+        _networks.pop((ref.sha256, ref.device, ref.compiled), None)
 
 
 def local_device(device: str, worker_name: object, gpu_count: int) -> str:
@@ -138,6 +149,8 @@ def _load(ref: NetworkRef, worker_name: object) -> KataGoNet:
             f"model file {ref.path} changed while the extract ran (SHA-256 {net.sha256[:12]}, "
             f"expected {ref.sha256[:12]}); restore the file or start the extract again"
         )
+    if ref.compiled:
+        net.compile_blocks()
     _counters["loads"] += 1
     logger.info("loaded network %s on %s in process %d", ref.path, device, os.getpid())
     return net

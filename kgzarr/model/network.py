@@ -181,6 +181,7 @@ class KataGoNet(nn.Module):
         self.has_attention = any(_has_attention(block) for block in trunk.blocks)
 
         self.blocks_executed = 0
+        self.blocks_compiled = False
         self.heads_executed: tuple[str, ...] = ()
         # Set by load_model(channels_last=True): inputs are then converted to NHWC order too.
         self.channels_last = False
@@ -193,6 +194,18 @@ class KataGoNet(nn.Module):
         return cls(model, path)
 
     # Layer names -----------------------------------------------------------
+
+    def compile_blocks(self) -> "KataGoNet":
+        """Pass every trunk block through ``torch.compile``; return this network.
+
+        Measured on a 2-core CPU (docs/benchmarks.md): 1.3x the eager speed
+        for b6c96 after 6-30 s of compiling, with results within 1e-5 of
+        eager float32. The first batch of each new shape compiles again.
+        """
+        for index in range(len(self.blocks)):
+            self.blocks[index] = torch.compile(self.blocks[index])
+        self.blocks_compiled = True
+        return self
 
     def layer_names(self, include_heads: bool = False) -> list[str]:
         """Return the canonical layer names in forward order, as KataGo's ExtraOutputs reports them.
