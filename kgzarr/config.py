@@ -155,6 +155,9 @@ def _validate_section(path: Path, section: Any, values: Any) -> tuple[str, dict[
             raise ConfigError(
                 f"config file {path}: unknown key {raw_key!r} in section {section!r}; valid keys are {valid}"
             )
+        if key == "layers" and isinstance(value, str):
+            # A single layer written as a plain string, as layer_selection.yml does.
+            value = [value]
         _check_type(path, name, key, value)
         checked[key] = value
     return name, checked

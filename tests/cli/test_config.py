@@ -68,3 +68,9 @@ def test_missing_file_named(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yml"
     with pytest.raises(ConfigError, match="nope.yml not found"):
         load_config_file(missing)
+
+
+def test_single_layer_string(tmp_path: Path) -> None:
+    config = tmp_path / "settings.yml"
+    config.write_text("extract:\n  layers: rconv14.out\n")
+    assert resolve_settings("extract", {}, config)["layers"] == ["rconv14.out"]
