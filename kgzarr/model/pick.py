@@ -8,6 +8,7 @@ reads: ``chosen_layer``, ``layer_shape`` (``C×L×L``), ``board_size``,
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import yaml
 from kgzarr.model.network import KataGoNet, load_model
 
 __all__ = ["default_layer", "write_layer_selection"]
+
+logger = logging.getLogger(__name__)
 
 
 def default_layer(net: KataGoNet) -> str:
@@ -63,6 +66,8 @@ def write_layer_selection(
     }
 
     out_path = Path(out)
+    if out_path.exists():
+        logger.info("replacing the layer selection in %s", out_path)
     tmp_path = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
     with tmp_path.open("w", encoding="utf-8") as handle:
         yaml.safe_dump(selection, handle, allow_unicode=True, sort_keys=False)
