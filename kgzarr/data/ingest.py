@@ -13,7 +13,6 @@ batch alike.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import os
@@ -27,21 +26,20 @@ import fsspec
 import numpy as np
 from dask.callbacks import Callback
 
+from kgzarr.data.append import RowBatch, append_batches, create_store
 from kgzarr.data.bits import board_sizes
+from kgzarr.data.discovery import SGF_SUFFIXES, InputFile, discover_inputs, relative_path
 from kgzarr.data.lock import StoreLock
 from kgzarr.data.npz import parse_npz_bytes, validate_arrays
 from kgzarr.data.store import (
     PositionsStore,
     StoreWriter,
-    default_chunk_rows,
     normalize_store,
     store_exists,
-    write_rows,
 )
 from kgzarr.errors import (
     ConfigError,
     PositionsFileError,
-    PositionsFolderError,
     SgfError,
     SourceChangedError,
     StoreFormatError,
@@ -53,9 +51,6 @@ logger = logging.getLogger(__name__)
 
 # Tensor side for SGF games when neither --board-size nor an existing store sets one.
 DEFAULT_SGF_TENSOR_SIDE = 19
-
-NPZ_SUFFIX = ".npz"
-SGF_SUFFIXES = (".sgf", ".sgfs")
 
 # Input bytes (files on disk) loaded and committed together. Each commit
 # keeps its batches in memory, about 7x their npz size once decompressed, so
@@ -89,38 +84,10 @@ class IngestReport:
 
 
 @dataclass(frozen=True)
-class RowBatch:
-    """Rows from one source file, ready to append.
-
-    ``arrays`` are keyed by KataGo's npz names; ``coords`` contains extra per-row
-    coordinates (numbers or strings) such as an SGF game's ``game_index``.
-    """
-
-    path: str
-    relative_path: str
-    arrays: dict[str, np.ndarray]
-    coords: dict[str, np.ndarray]
-    size: int
-    sha256: str
-    tensor_side: int
-    mtime_ns: int | None = None  # modification time when read, which lets extract notice later edits cheaply
-
-    @property
-    def num_rows(self) -> int:
-        return int(self.arrays["globalInputNC"].shape[0])
-
-
-@dataclass(frozen=True)
-class _Input:
-    path: str
-    relative_path: str
-
-
-@dataclass(frozen=True)
 class _Loaded:
     """The outcome of one load task; ``batch`` is None when the arrays were not kept."""
 
-    input: _Input
+    input: InputFile
     size: int
     sha256: str
     status: str  # "new", "same", "changed" or "rejected"
@@ -195,64 +162,6 @@ def ingest(
     return report
 
 
-def discover_inputs(
-    positions: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, include_sgf: bool = False
-) -> tuple[str, list[_Input]]:
-    """Return the ingest root (as the caller spelled it) and the input files in sorted order."""
-    items = [positions] if isinstance(positions, (str, os.PathLike)) else list(positions)
-    if not items:
-        raise PositionsFolderError("no positions folder or file given; pass a folder of KataGo .npz files")
-    roots = [os.fspath(item) if os.path.isdir(item) else os.path.dirname(os.fspath(item)) or "." for item in items]
-    root = roots[0] if len(set(roots)) == 1 else os.path.commonpath([os.path.abspath(r) for r in roots])
-
-    paths: list[str] = []
-    for item in map(os.fspath, items):
-        paths.extend(_files_of(item, include_sgf))
-    inputs = sorted(
-        {_Input(path, _relative(path, root)) for path in paths}, key=lambda entry: entry.relative_path
-    )
-    if not inputs:
-        raise PositionsFolderError(
-            f"{', '.join(map(os.fspath, items))}: no *.npz, *.sgf or *.sgfs files found; "
-            "give the folder that KataGo self-play wrote (it searches subfolders)"
-        )
-    return root, inputs
-
-
-def _files_of(item: str, include_sgf: bool) -> list[str]:
-    if os.path.isfile(item):
-        if not item.endswith((NPZ_SUFFIX, *SGF_SUFFIXES)):
-            raise PositionsFolderError(f"{item}: not a .npz, .sgf or .sgfs file; give self-play files or a folder")
-        return [item]
-    if not os.path.isdir(item):
-        raise PositionsFolderError(f"{item}: positions folder or file not found; check the path")
-    npz_files: list[str] = []
-    sgf_files: list[str] = []
-    for folder, _, names in os.walk(item, onerror=_raise_unreadable):
-        npz_files.extend(os.path.join(folder, name) for name in names if name.endswith(NPZ_SUFFIX))
-        sgf_files.extend(os.path.join(folder, name) for name in names if name.endswith(SGF_SUFFIXES))
-    # KataGo self-play writes each game twice: as training rows (tdata/*.npz)
-    # and as SGF (sgfs/*.sgfs). A folder with training rows therefore ingests
-    # only those unless SGF input is asked for; a folder of games alone
-    # ingests its games.
-    if npz_files and sgf_files and not include_sgf:
-        logger.info("%s: ingesting %d .npz files and ignoring %d SGF files beside them", item, len(npz_files), len(sgf_files))
-        return npz_files
-    return npz_files + sgf_files
-
-
-def _raise_unreadable(exc: OSError) -> None:
-    # Without an onerror callback os.walk skips folders it cannot list, which
-    # would silently leave their files out of the store.
-    raise PositionsFolderError(
-        f"{exc.filename}: positions folder cannot be read ({exc.strerror}); check its permissions"
-    ) from exc
-
-
-def _relative(path: str, root: str) -> str:
-    return os.path.relpath(os.path.abspath(path), os.path.abspath(root)).replace(os.sep, "/")
-
-
 def _remove_partial_files(url: str) -> None:
     """Delete temporary files that a killed zarr write left inside a local store."""
     if "://" in url or not os.path.isdir(url):
@@ -298,7 +207,7 @@ class _Run:
         self,
         url: str,
         root: str,
-        inputs: list[_Input],
+        inputs: list[InputFile],
         options: _Options,
         scheduler: Any,
         workers: int | None,
@@ -327,7 +236,7 @@ class _Run:
         store_root = writer.attrs["ingest_root_absolute"]
         if os.path.abspath(self.root) != store_root:
             logger.info("recording paths relative to the store's ingest root %s, not %s", store_root, self.root)
-        self.inputs = [_Input(entry.path, _relative(entry.path, store_root)) for entry in self.inputs]
+        self.inputs = [InputFile(entry.path, relative_path(entry.path, store_root)) for entry in self.inputs]
         self.root = writer.attrs["ingest_root"]
         self.options = dataclass_replace(self.options, store_side=int(writer.attrs["tensor_size"][0]))
 
@@ -354,7 +263,7 @@ class _Run:
 
     # ---------------------------------------------------------------- loading
 
-    def _load(self, inputs: Sequence[_Input], *, keep_arrays: bool) -> list[_Loaded]:
+    def _load(self, inputs: Sequence[InputFile], *, keep_arrays: bool) -> list[_Loaded]:
         known = {entry["path"]: entry["sha256"] for entry in self.table}
         tasks = [
             dask.delayed(_load_input, pure=False)(
@@ -451,17 +360,17 @@ class _Run:
 
     def _append_group(self, writer: StoreWriter | None, batches: list[RowBatch], chunk_rows: int | None) -> StoreWriter:
         if writer is None:
-            writer = _create_store(self.url, batches[0], self.root, chunk_rows)
+            writer = create_store(self.url, batches[0], self.root, chunk_rows)
             self.table = []
-        entries = _append_batches(writer, batches, self.table, self.scheduler, self._compute_kwargs())
+        entries = append_batches(writer, batches, self.table, self.scheduler, self._compute_kwargs())
         self.table.extend(entries)
         self.files_added += len(batches)
         self.rows_added += sum(batch.num_rows for batch in batches)
         return writer
 
 
-def _split_by_bytes(inputs: list[_Input], max_bytes: int) -> list[list[_Input]]:
-    groups: list[list[_Input]] = [[]]
+def _split_by_bytes(inputs: list[InputFile], max_bytes: int) -> list[list[InputFile]]:
+    groups: list[list[InputFile]] = [[]]
     group_bytes = 0
     for item in inputs:
         try:
@@ -533,7 +442,7 @@ class _Schema:
 # ---------------------------------------------------------------- load tasks
 
 
-def _load_input(item: _Input, known_sha256: str | None, options: _Options, keep_arrays: bool) -> _Loaded:
+def _load_input(item: InputFile, known_sha256: str | None, options: _Options, keep_arrays: bool) -> _Loaded:
     """Read, hash and validate one input file (a Dask task)."""
     try:
         with open(item.path, "rb") as handle:
@@ -594,7 +503,7 @@ def _board_coords(
     return result
 
 
-def _read_sgf(item: _Input, options: _Options) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], tuple[str, ...]]:
+def _read_sgf(item: InputFile, options: _Options) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], tuple[str, ...]]:
     pos_len = options.tensor_side
     if pos_len is None:
         # 19x19 tensors hold every board KataGo plays; smaller games waste
@@ -621,133 +530,3 @@ def _read_sgf(item: _Input, options: _Options) -> tuple[dict[str, np.ndarray], d
     if not len(arrays.get("globalInputNC", ())):
         raise PositionsFileError(f"{item.path}: no positions could be read from the games; check the SGF file")
     return arrays, coords, ()
-
-
-# ---------------------------------------------------------------- writing
-
-
-def _create_store(url: str, first: RowBatch, root: str, chunk_rows: int | None) -> StoreWriter:
-    shapes = {key: tuple(array.shape[1:]) for key, array in first.arrays.items()}
-    if chunk_rows is None:
-        chunk_rows = default_chunk_rows(shapes["binaryInputNCHWPacked"][0], first.tensor_side)
-    if chunk_rows < 1:
-        raise ConfigError(f"chunk_rows must be a positive number of rows, got {chunk_rows}")
-    logger.info("creating %s: %dx%d tensors, %d rows per chunk", url, first.tensor_side, first.tensor_side, chunk_rows)
-    return StoreWriter.create(url, trailing_shapes=shapes, tensor_side=first.tensor_side, chunk_rows=chunk_rows, ingest_root=root)
-
-
-def _append_batches(
-    writer: StoreWriter,
-    batches: list[RowBatch],
-    table: list[dict[str, Any]],
-    scheduler: Any,
-    compute_kwargs: Mapping[str, Any],
-) -> list[dict[str, Any]]:
-    """Write the batches' rows after the committed ones, then commit; return their file-table entries."""
-    start = writer.committed_rows
-    row_coords = copy.deepcopy(writer.attrs["row_coords"])
-    columns = _columns(writer, batches, len(table), row_coords)
-    stop = start + len(columns["file_index"])
-
-    for name, column in columns.items():
-        if name in row_coords:
-            writer.ensure_coord(name, column.dtype, _fill_value(column.dtype))
-    writer.resize(stop, list(columns))
-    _write_chunk_aligned(writer.url, start, columns, writer.chunk_rows, compute_kwargs)
-
-    entries = []
-    first_row = start
-    for batch in batches:
-        entry = {"path": batch.relative_path, "size": batch.size, "sha256": batch.sha256, "rows": batch.num_rows, "first_row": first_row}
-        if batch.mtime_ns is not None:
-            entry["mtime_ns"] = batch.mtime_ns
-        entries.append(entry)
-        first_row += batch.num_rows
-    writer.commit(files=[*table, *entries], committed_rows=stop, row_coords=row_coords)
-    return entries
-
-
-def _columns(
-    writer: StoreWriter, batches: list[RowBatch], first_file_index: int, row_coords: dict[str, dict[str, Any]]
-) -> dict[str, np.ndarray]:
-    """Concatenate the batches into one column per stored array, extending row_coords in place."""
-    columns = {name: np.concatenate([batch.arrays[key] for batch in batches]) for name, key in writer.attrs["arrays"].items()}
-    columns["file_index"] = np.concatenate(
-        [np.full(batch.num_rows, first_file_index + i, dtype=np.int32) for i, batch in enumerate(batches)]
-    )
-    columns["source_row"] = np.concatenate([np.arange(batch.num_rows, dtype=np.int32) for batch in batches])
-    columns["board_x"] = np.concatenate([batch.coords["board_x"] for batch in batches]).astype(np.int16)
-    columns["board_y"] = np.concatenate([batch.coords["board_y"] for batch in batches]).astype(np.int16)
-
-    extra = sorted({name for batch in batches for name in batch.coords} - {"board_x", "board_y"})
-    for name in [*row_coords, *(name for name in extra if name not in row_coords)]:
-        columns[name] = _coord_column(name, batches, row_coords)
-    return columns
-
-
-def _coord_column(name: str, batches: list[RowBatch], row_coords: dict[str, dict[str, Any]]) -> np.ndarray:
-    """Build one extra coordinate column; strings become int32 codes into the categories list."""
-    values = [batch.coords.get(name) for batch in batches]
-    present = [np.asarray(value) for value in values if value is not None]
-    spec = row_coords.get(name) or {"kind": _coord_kind(present[0].dtype), "categories": []}
-    row_coords[name] = spec
-    parts = []
-    for batch, value in zip(batches, values):
-        if value is None:
-            parts.append(np.full(batch.num_rows, _fill_value(_coord_dtype(spec["kind"])), dtype=_coord_dtype(spec["kind"])))
-        elif spec["kind"] == "str":
-            parts.append(_encode(np.asarray(value).astype(str), spec["categories"]))
-        else:
-            parts.append(np.asarray(value).astype(_coord_dtype(spec["kind"])))
-    return np.concatenate(parts)
-
-
-def _coord_kind(dtype: np.dtype) -> str:
-    if dtype.kind in "biu":
-        return "int"
-    if dtype.kind == "f":
-        return "float"
-    return "str"
-
-
-def _coord_dtype(kind: str) -> np.dtype:
-    return np.dtype({"int": np.int64, "float": np.float64, "str": np.int32}[kind])
-
-
-def _fill_value(dtype: np.dtype) -> Any:
-    # Rows from sources without this coordinate read as -1 (numbers and
-    # string codes) or NaN.
-    return float("nan") if dtype.kind == "f" else -1
-
-
-def _encode(values: np.ndarray, categories: list[str]) -> np.ndarray:
-    index = {category: code for code, category in enumerate(categories)}
-    for value in dict.fromkeys(values.tolist()):
-        if value not in index:
-            index[value] = len(categories)
-            categories.append(value)
-    return np.array([index[value] for value in values.tolist()], dtype=np.int32)
-
-
-def _write_chunk_aligned(
-    url: str, start: int, columns: Mapping[str, np.ndarray], chunk_rows: int, compute_kwargs: Mapping[str, Any]
-) -> None:
-    """Write rows from ``start`` on: first the tail of the last partial chunk, then whole chunks in parallel.
-
-    Every task writes whole chunks that no other task touches, so tasks never
-    read-modify-write the same chunk concurrently.
-    """
-    stop = start + len(columns["file_index"])
-    boundary = min(-(-start // chunk_rows) * chunk_rows, stop)
-    if boundary > start:
-        write_rows(url, start, _slice(columns, 0, boundary - start))
-
-    tasks = [
-        dask.delayed(write_rows, pure=False)(url, chunk_start, _slice(columns, chunk_start - start, min(chunk_start + chunk_rows, stop) - start))
-        for chunk_start in range(boundary, stop, chunk_rows)
-    ]
-    dask.compute(*tasks, **compute_kwargs)
-
-
-def _slice(columns: Mapping[str, np.ndarray], begin: int, end: int) -> dict[str, np.ndarray]:
-    return {name: column[begin:end] for name, column in columns.items()}
