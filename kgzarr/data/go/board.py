@@ -648,6 +648,25 @@ def num_liberties_after_play(colors, head, nxt, nlibs, adj, loc, pla, max_libs):
 
 
 @jit
+def _xor_chain_if_new(h, a, color, zob, head, nxt, captured_heads, num_captured):
+    """XOR the chain at ``a`` out of hash ``h`` unless its head is already in ``captured_heads``.
+
+    Returns the new hash and the new count of recorded heads.
+    """
+    for j in range(num_captured):
+        if captured_heads[j] == head[a]:
+            return h, num_captured
+    captured_heads[num_captured] = head[a]
+    cur = a
+    while True:
+        h ^= zob[cur, color]
+        cur = nxt[cur]
+        if cur == a:
+            break
+    return h, num_captured + 1
+
+
+@jit
 def pos_hash_after_move(colors, head, nxt, nlibs, adj, pos_hash, zob, loc, pla):
     if loc == PASS_LOC:
         return pos_hash[0]
@@ -664,40 +683,15 @@ def pos_hash_after_move(colors, head, nxt, nlibs, adj, pos_hash, zob, loc, pla):
         elif colors[a] == pla and nlibs[head[a]] > 1:
             would_be_suicide = False
         elif colors[a] == other and nlibs[head[a]] == 1:
-            found = False
-            for j in range(num_captured):
-                if captured_heads[j] == head[a]:
-                    found = True
-                    break
-            if not found:
-                captured_heads[num_captured] = head[a]
-                num_captured += 1
-                would_be_suicide = False
-                cur = a
-                while True:
-                    h ^= zob[cur, other]
-                    cur = nxt[cur]
-                    if cur == a:
-                        break
+            would_be_suicide = False
+            h, num_captured = _xor_chain_if_new(h, a, other, zob, head, nxt, captured_heads, num_captured)
 
     if would_be_suicide:
+        # Suicide removes the mover's own chains in atari, and the new stone.
         for i in range(4):
             a = loc + adj[i]
             if colors[a] == pla and nlibs[head[a]] == 1:
-                found = False
-                for j in range(num_captured):
-                    if captured_heads[j] == head[a]:
-                        found = True
-                        break
-                if not found:
-                    captured_heads[num_captured] = head[a]
-                    num_captured += 1
-                    cur = a
-                    while True:
-                        h ^= zob[cur, pla]
-                        cur = nxt[cur]
-                        if cur == a:
-                            break
+                h, num_captured = _xor_chain_if_new(h, a, pla, zob, head, nxt, captured_heads, num_captured)
         h ^= zob[loc, pla]
     return h
 
