@@ -185,9 +185,9 @@ def resolve_settings(
 ) -> dict[str, Any]:
     """Merge defaults, the config file's section and the flags given on the command line.
 
-    ``flags`` holds only the options the user typed; an option left out on the
-    command line must be absent or ``None`` there, so the file's value shows
-    through.
+    ``flags`` contains only the options the user typed. An option left out on
+    the command line must be absent or ``None`` there, so the file's value
+    shows through.
     """
     settings = dict(DEFAULTS[section])
     if config_file is not None:

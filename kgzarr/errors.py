@@ -145,7 +145,7 @@ class SourceChangedError(StoreError):
 
 
 class OutputExistsError(KgzarrError, FileExistsError):
-    """The output folder already holds results and overwriting was not requested."""
+    """The output folder already contains results and overwriting was not requested."""
 
     exit_code = EXIT_BAD_INPUT
 

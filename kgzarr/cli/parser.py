@@ -1,8 +1,8 @@
 """Argument parser of the ``kgzarr`` command.
 
 Every option's default is ``None`` here (booleans included), so that a value
-from ``--config`` shows through when the flag is absent; the real defaults live
-in :data:`kgzarr.config.DEFAULTS` and are quoted in the help text.
+from ``--config`` shows through when the flag is absent. The real defaults are
+in :data:`kgzarr.config.DEFAULTS`, and the help text quotes them.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ ProgressCallback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What one ingest did. ``files_rejected`` contains (path, reason) pairs."""
+    """Outcome of one ingest. ``files_rejected`` contains (path, reason) pairs."""
 
     store: str
     files_added: int
@@ -195,7 +195,7 @@ def _open_writer(url: str) -> StoreWriter | None:
             )
         return None
     writer = StoreWriter(url)
-    # A store whose first ingest never committed holds nothing to keep, and
+    # A store whose first ingest never committed contains nothing to keep, and
     # starting over lets this run choose its layout afresh.
     return writer if writer.attrs["files"] else None
 

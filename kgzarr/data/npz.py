@@ -128,7 +128,7 @@ def parse_npz_bytes(data: bytes, *, source: str) -> tuple[dict[str, np.ndarray],
     return arrays, tuple(ignored)
 
 
-# What zipfile, zlib and numpy raise for a damaged member: a bad deflate stream
+# Exceptions that zipfile, zlib and numpy raise for a damaged member: a bad deflate stream
 # (zlib.error), an unsupported zip feature (NotImplementedError), an encrypted
 # member (RuntimeError), a cut-off or malformed .npy (ValueError, EOFError).
 _MEMBER_ERRORS = (ValueError, EOFError, OSError, zipfile.LargeZipFile, zlib.error, NotImplementedError, RuntimeError)

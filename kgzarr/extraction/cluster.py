@@ -94,7 +94,7 @@ def _local_cluster(workers: int, device: str) -> Iterator[Any]:
         raise ConfigError(f"invalid scheduler local:{workers}; use local:N with N >= 1 worker processes")
 
     # A GPU worker runs two tasks at once, so that one chunk is read and
-    # unpacked while the other runs through the network; a CPU worker runs one.
+    # unpacked while the other runs through the network. A CPU worker runs one.
     threads = 2 if device.startswith("cuda") else 1
     # Port 0 picks a free port for the dashboard, so that two clusters on one machine never collide.
     cluster = LocalCluster(
@@ -166,8 +166,8 @@ class NetworkPreload(WorkerPlugin):
         self.network = network
 
     async def setup(self, worker: Any) -> None:
-        # Loading a large network takes seconds; a thread keeps the worker's
-        # event loop free to answer the scheduler's heartbeats meanwhile.
+        # Loading a large network takes seconds, so it runs in a thread and the
+        # worker's event loop keeps replying to the scheduler's heartbeats.
         try:
             await asyncio.get_running_loop().run_in_executor(None, get_network, self.network, worker.name)
         except KgzarrError as exc:

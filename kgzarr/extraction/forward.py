@@ -47,8 +47,8 @@ def pool_positions(
 ) -> dict[str, np.ndarray]:
     """Return the pooled values of each layer, float32 (N, columns), for NCHW inputs.
 
-    ``binary_input`` may be uint8 (0/1 planes as unpacked from the store): it
-    is converted to float32 one batch at a time, on the device, which keeps a
+    ``binary_input`` may be uint8 (0/1 planes as unpacked from the store). It
+    is converted to float32 one batch at a time, on the device. That keeps a
     chunk's float copy of the planes out of memory and sends 4x fewer bytes to
     a GPU.
 

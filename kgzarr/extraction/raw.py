@@ -142,8 +142,8 @@ def _grew_from(store: PositionsStore, stored: dict[str, Any]) -> bool:
 
 
 def _chunks_align(group: zarr.Group) -> bool:
-    # A store smaller than one task chunk got a shorter Zarr chunk; after
-    # growth two tasks could then write one Zarr chunk, so such a group is
+    # A store smaller than one task chunk got a shorter Zarr chunk. After
+    # growth, two tasks could then write one Zarr chunk, so such a group is
     # computed again instead.
     return int(group["values"].chunks[0]) == int(group.attrs["chunk_rows"])
 

@@ -291,9 +291,9 @@ def _compute_missing(
     return int(sum(results))
 
 
-# Fewest rows a task should carry: below this, per-task costs (opening the
-# store, scheduling, a short forward batch) outweigh the gain from keeping
-# every worker busy (measured in docs/benchmarks.md).
+# Minimum rows per task. Below this, per-task costs (opening the store,
+# scheduling, a short forward batch) outweigh the gain from keeping every
+# worker busy, as measured in docs/benchmarks.md.
 MIN_TASK_ROWS = 2048
 
 
@@ -301,7 +301,7 @@ def _default_task_rows(num_rows: int, store_chunk_rows: int, workers: int) -> in
     """Return rows per task: the store's chunk, split so each worker gets about two tasks on small stores.
 
     One task per store chunk leaves workers idle when a store has fewer
-    chunks than workers; two tasks per worker also let one task's reading
+    chunks than workers. Two tasks per worker also let one task's reading
     overlap another's forward pass.
     """
     wanted = math.ceil(num_rows / (2 * max(1, workers)))

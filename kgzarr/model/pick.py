@@ -44,7 +44,7 @@ def write_layer_selection(
 ) -> tuple[Path, str]:
     """Record a layer of ``model`` in ``out``; return the path and the layer name written.
 
-    ``choose`` may be any canonical name or alias; it is written as given, so
+    ``choose`` may be any canonical name or alias. It is written as given, so
     the output files of a later extract carry the name the user chose.
     """
     net = model if isinstance(model, KataGoNet) else load_model(model)

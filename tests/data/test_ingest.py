@@ -335,7 +335,7 @@ def test_folder_of_games_ingested(tmp_path: Path, shared_data: Path) -> None:
 
 
 def test_selfplay_sgfs_ignored_beside_npz(tmp_path: Path, shared_data: Path) -> None:
-    """Self-play output holds each game as .npz rows and as .sgfs; only the rows are ingested by default."""
+    """Self-play output contains each game as .npz rows and as .sgfs; only the rows are ingested by default."""
     selfplay = shared_data / "selfplay7"
     report = ingest(selfplay, str(tmp_path / "s.zarr"))
     npz_files = sorted(selfplay.rglob("*.npz"))
